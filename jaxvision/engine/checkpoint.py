@@ -1,0 +1,152 @@
+"""Orbax checkpoints of the train state and the input iterator, refused when they do not fit."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import grain
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+STATE_ITEM = "state"
+DATA_ITEM = "data"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored into this run (corrupt or incompatible)."""
+
+
+def _leaves_by_path(tree: Any) -> dict[str, Any]:
+    """``{"model_state/batch_stats/norm/mean": leaf}``, whatever the container types."""
+
+    def key_name(key: Any) -> str:
+        for attr in ("key", "name", "idx"):
+            if hasattr(key, attr):
+                return str(getattr(key, attr))
+        return str(key)
+
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(key_name(k) for k in path): leaf for path, leaf in flat}
+
+
+def _describe_mismatch(expected: Any, found: Any) -> list[str]:
+    """Paths whose shape or dtype differ between two pytrees of array-likes."""
+    problems = []
+    exp, got = _leaves_by_path(expected), _leaves_by_path(found)
+    for name in sorted(set(exp) | set(got)):
+        path = name
+        if path not in got:
+            problems.append(f"{name}: missing from the checkpoint")
+        elif path not in exp:
+            problems.append(f"{name}: in the checkpoint but not in this model")
+        else:
+            e, g = exp[path], got[path]
+            if tuple(e.shape) != tuple(g.shape) or np.dtype(e.dtype) != np.dtype(g.dtype):
+                problems.append(
+                    f"{name}: checkpoint {g.dtype}{list(g.shape)} vs run {e.dtype}{list(e.shape)}"
+                )
+    return problems
+
+
+def _abstract(state: Any) -> Any:
+    """ShapeDtypeStructs (with shardings) of a state of arrays or of ShapeDtypeStructs."""
+    return jax.tree.map(
+        lambda x: x if isinstance(x, jax.ShapeDtypeStruct) else ocp.utils.to_shape_dtype_struct(x),
+        state,
+    )
+
+
+class Checkpointer:
+    """Keeps the last N checkpoints of (train state, data iterator) in ``directory``.
+
+    Saves are atomic (Orbax writes to a temporary folder and renames it), so a
+    crash mid-save leaves the previous checkpoint intact.
+
+    Example:
+      >>> ckpt = Checkpointer(workdir + "/checkpoints", max_to_keep=3)
+      >>> state = ckpt.restore_latest(state, data_iter) or state
+      >>> ckpt.save(int(state.step), state, data_iter)
+    """
+
+    def __init__(self, directory: str, max_to_keep: int = 3):
+        if max_to_keep < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {max_to_keep}")
+        self.directory = os.path.abspath(directory)
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            item_handlers={
+                STATE_ITEM: ocp.StandardCheckpointHandler(),
+                DATA_ITEM: grain.checkpoint.CheckpointHandler(),
+            },
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: Any, data_iterator: Any, force: bool = True) -> None:
+        """Saves the state and the iterator position at ``step`` (asynchronously)."""
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                **{
+                    STATE_ITEM: ocp.args.StandardSave(state),
+                    DATA_ITEM: grain.checkpoint.CheckpointSave(data_iterator),
+                }
+            ),
+            force=force,
+        )
+
+    def restore_latest(self, state: Any, data_iterator: Any | None = None) -> Any | None:
+        """Restores the newest checkpoint into the layout of ``state``.
+
+        Args:
+          state: a state of this run (its shapes, dtypes and shardings are the target).
+          data_iterator: the training iterator, whose position is restored in place;
+            None restores the state alone (inference).
+
+        Returns:
+          The restored state, or None when there is no checkpoint.
+
+        Raises:
+          CheckpointError: the checkpoint is unreadable or does not fit this run's
+            model/optimizer; it is left untouched on disk.
+        """
+        step = self.manager.latest_step()
+        if step is None:
+            return None
+        where = os.path.join(self.directory, str(step))
+        try:
+            saved = self.manager.item_metadata(step)[STATE_ITEM]
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {where} is unreadable: {e}") from e
+        if saved is None:
+            raise CheckpointError(f"checkpoint {where} has no train state")
+        problems = _describe_mismatch(state, saved)
+        if problems:
+            raise CheckpointError(
+                f"checkpoint {where} does not fit this run's model/optimizer "
+                f"({len(problems)} differences, first: {problems[:5]}); refusing to start. "
+                "Use another --workdir, or move the checkpoints away to start afresh."
+            )
+        items = {STATE_ITEM: ocp.args.StandardRestore(_abstract(state))}
+        if data_iterator is not None:
+            items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as e:
+            raise CheckpointError(
+                f"checkpoint {where} could not be restored ({type(e).__name__}: {e}); "
+                "refusing to start and leaving it in place."
+            ) from e
+        return restored[STATE_ITEM]
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()

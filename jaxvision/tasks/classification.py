@@ -1,0 +1,113 @@
+"""Image classification: softmax cross-entropy, top-1/top-5 accuracy, top-k prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvision import models, visualization
+from jaxvision.losses.classification import softmax_cross_entropy
+from jaxvision.metrics.classification import masked_sums, topk_correct
+from jaxvision.ops.image import normalize
+from jaxvision.tasks.base import Batch, Metrics, Task
+
+TOP_K = 5
+# Images shown in the workdir's predictions.png.
+NUM_PICTURE_IMAGES = 32
+
+
+def compute_dtype(name: str) -> jnp.dtype:
+    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` -> the jnp dtype (ValueError otherwise)."""
+    valid = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+    if name not in valid:
+        raise ValueError(f"unknown dtype {name!r}; valid: {sorted(valid)}")
+    return valid[name]
+
+
+class ClassificationTask(Task):
+    """Single-label image classification.
+
+    Config keys read: ``model.name``, ``model.dtype``, ``model.kwargs``,
+    ``label_smoothing``, ``dataset.train_pp`` / ``eval_pp``.
+    Eval metrics: ``accuracy`` (top-1), ``top5_accuracy``, ``loss``.
+    """
+
+    train_keys = ("image", "label")
+    eval_keys = ("image", "label")
+
+    @property
+    def model(self) -> nn.Module:
+        cfg = self.config.model
+        return models.get_model(
+            cfg.name,
+            num_classes=self.meta.num_classes,
+            dtype=compute_dtype(cfg.dtype),
+            **cfg.get("kwargs", {}),
+        )
+
+    def _logits(self, variables: dict[str, Any], images: jax.Array, train: bool, **kw) -> Any:
+        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
+        return self.model.apply(variables, x, train=train, **kw)
+
+    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
+        x = normalize(batch["image"])
+        params_rng, dropout_rng = jax.random.split(rng)
+        return self.model.init({"params": params_rng, "dropout": dropout_rng}, x, train=False)
+
+    def loss(
+        self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, tuple[Any, Metrics]]:
+        variables = {"params": params, **model_state}
+        logits, new_state = self._logits(
+            variables,
+            batch["image"],
+            train=True,
+            mutable=list(model_state),
+            rngs={"dropout": rng},
+        )  # [b, k]
+        losses = softmax_cross_entropy(logits, batch["label"], self.config.label_smoothing)
+        accuracy = jnp.mean(topk_correct(logits, batch["label"], 1))
+        return jnp.mean(losses), (new_state, {"accuracy": accuracy})
+
+    def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
+        logits = self._logits(variables, batch["image"], train=False)  # [b, k]
+        labels = batch["label"]  # [b]
+        values = {
+            "accuracy": topk_correct(logits, labels, 1),
+            "top5_accuracy": topk_correct(logits, labels, TOP_K),
+            "loss": softmax_cross_entropy(logits, labels),
+        }
+        return masked_sums(values, batch["mask"])
+
+    def summarize_eval(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
+        count = float(sums["count"])
+        if count == 0:
+            raise ValueError("the eval split has no examples")
+        out = {k: float(v) / count for k, v in sums.items() if k != "count"}
+        out["num_examples"] = count
+        return out
+
+    def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
+        """Top-5 classes and probabilities for uint8 images [b, h, w, 3]."""
+        logits = self._logits(variables, images, train=False)  # [b, k]
+        probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [b, k]
+        top_probs, top_classes = jax.lax.top_k(probs, min(TOP_K, probs.shape[-1]))  # [b, 5]
+        return {"classes": top_classes, "probabilities": top_probs}
+
+    def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
+        names = self.meta.class_names
+        n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
+        predicted = np.asarray(outputs["classes"])[:n, 0]
+        prob = np.asarray(outputs["probabilities"])[:n, 0]
+        labels = np.asarray(batch["label"])[:n]
+        captions = [
+            f"{names[p]} {q:.0%}\ntrue: {names[t]}"
+            for p, q, t in zip(predicted, prob, labels, strict=True)
+        ]
+        return visualization.image_grid(
+            np.asarray(batch["image"])[:n], captions, predicted == labels
+        )

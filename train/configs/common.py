@@ -1,0 +1,60 @@
+"""The keys every config shares, with their defaults (imported by the config files)."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jaxvision import optim
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """A config with every engine key; config files override what they need.
+
+    Keys:
+      task: a name from ``jaxvision.tasks.TASKS``.
+      total_steps: optimizer micro-steps of the run.
+      batch_size: global training batch size (over all devices and processes).
+      eval_batch_size: global eval batch size (the last batch is padded and masked).
+      seed: seeds initialisation, data order, augmentation and dropout.
+      log_every: steps between train lines in metrics.jsonl (and NaN checks).
+      eval_every: steps between evaluations (0: only at the end).
+      checkpoint_every: steps between checkpoints.
+      keep_checkpoints: how many recent checkpoints to keep.
+      label_smoothing: classification target smoothing.
+      model: ``name`` (``jaxvision.models.MODELS``), ``dtype`` of compute
+        (float32 / bfloat16) and ``kwargs`` passed to the model.
+      optimizer: see ``jaxvision.optim.default_config``.
+      dataset: ``name``, ``data_dir``, ``train_split``, ``eval_split``, the
+        preprocessing specs ``train_pp`` / ``eval_pp`` (``jaxvision.data.preprocess``)
+        and loader settings.
+    """
+    c = ml_collections.ConfigDict()
+    c.task = "classification"
+    c.total_steps = 1000
+    c.batch_size = 128
+    c.eval_batch_size = 256
+    c.seed = 0
+    c.log_every = 50
+    c.eval_every = 0
+    c.checkpoint_every = 500
+    c.keep_checkpoints = 3
+    c.label_smoothing = 0.0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "resnet18"
+    c.model.dtype = "float32"
+    c.model.kwargs = ml_collections.ConfigDict()
+
+    c.optimizer = optim.default_config()
+
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = "jaxvision_shapes/classification"
+    c.dataset.data_dir = ""
+    c.dataset.train_split = "train"
+    c.dataset.eval_split = "test"
+    c.dataset.train_pp = "flip_lr"
+    c.dataset.eval_pp = ""
+    c.dataset.worker_count = 0
+    c.dataset.read_threads = 8
+    c.dataset.prefetch_buffer_size = 256
+    return c
