@@ -24,6 +24,7 @@ from typing import Any
 
 import grain
 import numpy as np
+from absl import flags
 
 from jaxvision.data import preprocess
 
@@ -102,6 +103,10 @@ def _to_iter(ds: grain.MapDataset, options: LoaderOptions) -> grain.IterDataset:
     )
     it = ds.to_iter_dataset(read)
     if options.worker_count > 0:
+        if not flags.FLAGS.is_parsed():
+            # Grain's workers read absl flags; outside absl.app.run (notebooks, pytest,
+            # research scripts) they are unparsed: take their defaults.
+            flags.FLAGS.mark_as_parsed()
         it = it.mp_prefetch(
             grain.MultiprocessingOptions(
                 num_workers=options.worker_count,
@@ -180,6 +185,8 @@ def eval_dataset(
       batches; the real examples have ``mask == 1``.
     """
     local_batch = _check_batch(global_batch_size, process_count)
+    if len(source) == 0:
+        raise ValueError("the eval split is empty (padding copies its first example)")
     num_batches = max(1, math.ceil(len(source) / global_batch_size))
     padded = _PaddedSource(source, num_batches * global_batch_size)
     ds = grain.MapDataset.source(padded)

@@ -62,7 +62,8 @@ def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
     except Exception as e:  # TFDS raises a different type for each way it is missing
         raise DatasetNotFoundError(
             f"dataset {name!r} (split {split!r}) is not prepared in data_dir={data_dir!r}. "
-            f"Prepare it in the ArrayRecord format on a machine with network access and TensorFlow: "
+            "Prepare it in the ArrayRecord format on a machine with network access and "
+            "TensorFlow: "
             f"`tfds build {name} --data_dir={data_dir} --file_format=array_record` "
             f"(imagenet2012 also needs the manual download in {data_dir}/downloads/manual), "
             "then copy the folder here or point --config.dataset.data_dir at it."

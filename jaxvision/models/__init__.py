@@ -1,0 +1,53 @@
+"""Model registry: architecture variants by name.
+
+Example:
+  >>> from jaxvision import models
+  >>> model = models.get_model("resnet50", num_classes=10, dtype=jnp.bfloat16)
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+
+from jaxvision.models import resnet, vit
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "resnet_tiny": resnet.ResNetTiny,
+    "resnet18": resnet.ResNet18,
+    "resnet34": resnet.ResNet34,
+    "resnet50": resnet.ResNet50,
+    "resnet101": resnet.ResNet101,
+    "resnet152": resnet.ResNet152,
+    "vit_ti16": vit.ViT_Ti16,
+    "vit_ti32": vit.ViT_Ti32,
+    "vit_s16": vit.ViT_S16,
+    "vit_s32": vit.ViT_S32,
+    "vit_b16": vit.ViT_B16,
+    "vit_b32": vit.ViT_B32,
+}
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """Builds a registered model.
+
+    Args:
+      name: a key of `MODELS`, e.g. "resnet50" or "vit_b16".
+      **kwargs: module fields, passed through (num_classes, dtype, stem, ...); they override
+        the variant's own (e.g. `num_filters` for a ResNet).
+
+    Returns:
+      The (unbound) flax module.
+
+    Raises:
+      ValueError: for an unknown name; the message lists the valid ones.
+
+    Example:
+      >>> model = get_model("resnet18", num_classes=10, stem="cifar")
+      >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}.")
+    return MODELS[name](**kwargs)
+
+
+__all__ = ["MODELS", "get_model"]

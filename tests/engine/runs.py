@@ -1,0 +1,84 @@
+"""Helpers to run ``python -m train`` in a subprocess and read what a run wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import orbax.checkpoint as ocp
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEMO_CONFIG = os.path.join(REPO, "train", "configs", "demo.py")
+
+# A few-second run of the demo config: small batches of a slice of the dataset.
+TINY = {
+    "batch_size": 16,
+    "eval_batch_size": 64,
+    "total_steps": 12,
+    "log_every": 1,
+    "checkpoint_every": 4,
+    "optimizer.warmup_steps": 2,
+    "dataset.train_split": "train[:1024]",
+    "dataset.eval_split": "test[:100]",
+}
+
+
+def train_command(workdir: str, data_dir: str, overrides: dict | None = None) -> list[str]:
+    """The ``python -m train`` command line of a tiny demo run."""
+    values = {**TINY, "dataset.data_dir": data_dir, **(overrides or {})}
+    return [
+        sys.executable,
+        "-m",
+        "train",
+        f"--config={DEMO_CONFIG}",
+        f"--workdir={workdir}",
+        *(f"--config.{k}={v}" for k, v in values.items()),
+    ]
+
+
+def child_env(num_devices: int = 1) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def run_train(workdir, data_dir, overrides=None, num_devices=1, timeout=300, check=True):
+    proc = subprocess.run(
+        train_command(str(workdir), data_dir, overrides),
+        cwd=REPO,
+        env=child_env(num_devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_metrics(workdir, split: str = "train") -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    return [line for line in lines if line["split"] == split]
+
+
+def latest_params(workdir) -> tuple[int, dict]:
+    """The step and the params (NumPy) of a workdir's latest checkpoint."""
+    directory = os.path.join(workdir, "checkpoints")
+    steps = sorted(int(d) for d in os.listdir(directory) if d.isdigit())
+    restored = ocp.PyTreeCheckpointer().restore(os.path.join(directory, str(steps[-1]), "state"))
+    return steps[-1], restored["params"]
+
+
+def assert_trees_equal(a, b) -> None:
+    import jax
+
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
