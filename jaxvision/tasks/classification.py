@@ -21,10 +21,20 @@ NUM_PICTURE_IMAGES = 32
 
 
 def compute_dtype(name: str) -> jnp.dtype:
-    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` -> the jnp dtype (ValueError otherwise)."""
-    valid = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+    """A compute dtype name -> the jnp dtype (ValueError otherwise).
+
+    ``"float64"`` (a numerics-debugging mode) needs ``JAX_ENABLE_X64=1``.
+    """
+    valid = {
+        "float32": jnp.float32,
+        "bfloat16": jnp.bfloat16,
+        "float16": jnp.float16,
+        "float64": jnp.float64,
+    }
     if name not in valid:
         raise ValueError(f"unknown dtype {name!r}; valid: {sorted(valid)}")
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
     return valid[name]
 
 

@@ -39,18 +39,19 @@ def train_command(workdir: str, data_dir: str, overrides: dict | None = None) ->
     ]
 
 
-def child_env(num_devices: int = 1) -> dict[str, str]:
+def child_env(num_devices: int = 1, x64: bool = False) -> dict[str, str]:
     env = dict(os.environ)
+    env["JAX_ENABLE_X64"] = "1" if x64 else "0"
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
     env["JAX_PLATFORMS"] = "cpu"
     return env
 
 
-def run_train(workdir, data_dir, overrides=None, num_devices=1, timeout=300, check=True):
+def run_train(workdir, data_dir, overrides=None, num_devices=1, timeout=300, check=True, x64=False):
     proc = subprocess.run(
         train_command(str(workdir), data_dir, overrides),
         cwd=REPO,
-        env=child_env(num_devices),
+        env=child_env(num_devices, x64),
         capture_output=True,
         text=True,
         timeout=timeout,
