@@ -83,3 +83,22 @@ def assert_trees_equal(a, b) -> None:
     assert tree_a == tree_b
     for x, y in zip(leaves_a, leaves_b, strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def tiny_config(data_dir: str, **overrides):
+    """The demo config with ``TINY`` applied, for runs inside the test process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_config", DEMO_CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    values = {**TINY, "dataset.data_dir": data_dir, **overrides}
+    with config.unlocked():
+        for key, value in values.items():
+            *parents, leaf = key.split(".")
+            node = config
+            for parent in parents:
+                node = node[parent]
+            node[leaf] = value
+    return config
