@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 # Smallest side a tile is upscaled to, so that 32 px images stay legible.
 MIN_TILE = 96
-CAPTION_HEIGHT = 24
+CAPTION_HEIGHT = 30
 OK_COLOR = (20, 140, 20)
 BAD_COLOR = (200, 30, 30)
 
