@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxvision.models import layers
+
 ModuleDef = Any
 
 STEMS = ("imagenet", "cifar")
@@ -168,7 +170,10 @@ class ResNet(nn.Module):
       dtype: compute dtype (e.g. jnp.bfloat16); the logits are float32 whatever it is.
       param_dtype: dtype of the parameters.
       conv: conv module class; it gets `use_bias=False`, the dtypes and a kaiming-normal
-        (fan_out) kernel init.
+        (fan_out) kernel init. The default, `jaxvision.models.layers.Conv`, has
+        `nn.Conv`'s parameters and results but picks its lowering by backend and
+        shape (`jaxvision.ops.conv.choose_impl`): XLA's convolution on GPU/TPU, matrix
+        products where XLA:CPU's convolution is slow (small feature maps).
       norm: norm module class. A BatchNorm gets `use_running_average=not train`, `momentum`
         and `epsilon`; any other norm (e.g. `partial(nn.GroupNorm, num_groups=32)`) gets
         `epsilon` only. Both get the dtypes.
@@ -194,7 +199,7 @@ class ResNet(nn.Module):
     stem: str = "imagenet"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
-    conv: ModuleDef = nn.Conv
+    conv: ModuleDef = layers.Conv
     norm: ModuleDef = nn.BatchNorm
     act: Callable = nn.relu
     bn_momentum: float = 0.9

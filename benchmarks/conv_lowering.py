@@ -1,0 +1,457 @@
+"""Conv lowerings on the ResNet-18 conv shapes: XLA's convolution vs im2col matmuls vs torch.
+
+Times the forward and the forward+backward (jit, after compile, median of repeats) of each
+`jaxvision.ops.conv.conv_general` impl on every distinct conv of a ResNet-18 at 32 px (CIFAR
+stem), 64 px and 224 px (ImageNet stem), and of `conv_transpose` on decoder-style shapes, beside
+`torch.nn.functional.conv2d` / `conv_transpose2d` (NCHW, same thread count) for reference.
+Prints a table of GFLOP/s and writes JSON. The backward of a stem conv computes the kernel
+gradient only (its input is data), as in training.
+
+Run:
+  python -m benchmarks.conv_lowering --json=/tmp/conv_lowering.json
+  python -m benchmarks.conv_lowering --quick          # smoke run, a few tiny shapes
+
+The rule of `jaxvision.ops.conv.choose_impl` comes from this benchmark's output on XLA:CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+from jaxvision.ops import conv as conv_ops
+
+IMPLS = ("xla", "im2col")
+RESNET18 = ((64, 128, 256, 512), (2, 2, 2, 2))  # widths and blocks of the stages
+RESNET_TINY = ((16, 32, 64, 128), (1, 1, 1, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvCase:
+    """One conv of a network: a [batch, size, size, cin] input and a k x k kernel."""
+
+    net: str
+    size: int
+    cin: int
+    cout: int
+    kernel: int
+    stride: int
+    count: int = 1  # occurrences in the network
+    first: bool = False  # the stem: no input gradient
+    transpose: bool = False  # conv_transpose ("SAME"), `size` is its input size
+    groups: int = 1
+    dilation: int = 1
+
+    @property
+    def name(self) -> str:
+        kind = "T" if self.transpose else ""
+        extra = f"g{self.groups}" if self.groups > 1 else ""
+        extra += f"d{self.dilation}" if self.dilation > 1 else ""
+        shape = f"{self.size}x{self.size}x{self.cin}->{self.cout}"
+        return f"{shape} {kind}k{self.kernel}s{self.stride}{extra}"
+
+    @property
+    def pad(self) -> int:
+        """torch-style symmetric padding that keeps size / stride."""
+        return (self.kernel - 1) * self.dilation // 2
+
+    def out_size(self) -> int:
+        if self.transpose:
+            return self.size * self.stride
+        span = (self.kernel - 1) * self.dilation + 1
+        return (self.size + 2 * self.pad - span) // self.stride + 1
+
+    def flops(self, batch: int) -> float:
+        """Multiply-adds x 2 of the forward (of the conv without inserted zeros)."""
+        pixels = self.size**2 if self.transpose else self.out_size() ** 2
+        return 2.0 * batch * pixels * self.cin * self.cout * self.kernel**2 / self.groups
+
+
+def resnet_cases(
+    net: str, image_size: int, stem: str, arch: tuple[tuple[int, ...], tuple[int, ...]] = RESNET18
+) -> list[ConvCase]:
+    """The distinct convs of a basic-block ResNet (torch padding: k // 2), with their counts."""
+    widths, stage_blocks = arch
+    cases: dict[tuple, int] = {}
+
+    def add(size, cin, cout, k, s, first=False):
+        key = (size, cin, cout, k, s, first)
+        cases[key] = cases.get(key, 0) + 1
+
+    if stem == "cifar":
+        add(image_size, 3, widths[0], 3, 1, first=True)
+        size = image_size
+    else:
+        add(image_size, 3, widths[0], 7, 2, first=True)
+        size = image_size // 4  # 7x7/2 conv and 3x3/2 max-pool
+    cin = widths[0]
+    for i, (width, blocks) in enumerate(zip(widths, stage_blocks, strict=True)):
+        for j in range(blocks):
+            stride = 2 if i > 0 and j == 0 else 1
+            add(size, cin, width, 3, stride)
+            if stride != 1 or cin != width:
+                add(size, cin, width, 1, stride)
+            size = (size - 1) // stride + 1
+            add(size, width, width, 3, 1)
+            cin = width
+    return [
+        ConvCase(net, size, ci, co, k, s, count=n, first=first)
+        for (size, ci, co, k, s, first), n in cases.items()
+    ]
+
+
+def transpose_cases() -> list[ConvCase]:
+    """Decoder upsampling convs (U-Net / DCGAN / SRGAN style), stride 2, "SAME"."""
+    return [
+        ConvCase("decoder", size, cin, cin // 2, k, 2, transpose=True)
+        for size, cin in ((8, 256), (16, 128), (32, 64))
+        for k in (2, 3, 4)
+    ]
+
+
+def other_cases() -> list[ConvCase]:
+    """1x1 (bottleneck), depthwise / grouped (MobileNet, ResNeXt) and atrous (DeepLab) convs."""
+    return [
+        ConvCase("other", 56, 64, 256, 1, 1),
+        ConvCase("other", 14, 256, 1024, 1, 1),
+        ConvCase("other", 7, 2048, 512, 1, 1),
+        ConvCase("other", 32, 64, 64, 3, 1, groups=64),
+        ConvCase("other", 16, 256, 256, 3, 1, groups=256),
+        ConvCase("other", 32, 128, 128, 3, 2, groups=128),
+        ConvCase("other", 4, 512, 512, 3, 1, groups=512),
+        ConvCase("other", 16, 256, 256, 3, 1, groups=32),
+        ConvCase("other", 4, 512, 512, 3, 1, groups=32),
+        ConvCase("other", 16, 256, 256, 3, 1, dilation=2),
+        ConvCase("other", 8, 512, 512, 3, 1, dilation=4),
+    ]
+
+
+def quick_cases() -> list[ConvCase]:
+    return [
+        ConvCase("quick", 8, 16, 32, 3, 1, first=True),
+        ConvCase("quick", 4, 32, 32, 3, 2),
+        ConvCase("quick", 4, 32, 64, 1, 2),
+        ConvCase("quick", 4, 32, 16, 4, 2, transpose=True),
+    ]
+
+
+_SETTLE_S = 0.2  # lets the spinning threads of the previous framework go to sleep
+
+
+def _median_times(
+    fns: dict[str, Callable[[], object]], repeats: int, min_time: float
+) -> dict[str, float]:
+    """Median seconds of each fn, after a warm-up (compiling) call each.
+
+    The fns run in turns (one call of each a round), so that a change in the load of a shared
+    machine hits them all alike; rounds go on until `repeats` and `min_time` seconds are met.
+    Do not mix torch and JAX fns in one call: XLA:CPU's worker threads spin for ~10-30 ms after
+    a computation, and a torch op that starts then runs up to 100x slower.
+    """
+    time.sleep(_SETTLE_S)
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < repeats or (time.perf_counter() - start < min_time and rounds < 50):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _jax_fns(case: ConvCase, impl: str) -> tuple[Callable, Callable]:
+    """(forward, forward+backward) jitted functions of (x, kernel, cotangent)."""
+    if case.transpose:
+        conv = lambda x, w: conv_ops.conv_transpose(
+            x, w, strides=case.stride, padding="SAME", impl=impl
+        )
+    else:
+        pad = case.pad
+        conv = lambda x, w: conv_ops.conv_general(
+            x,
+            w,
+            strides=case.stride,
+            padding=((pad, pad), (pad, pad)),
+            rhs_dilation=case.dilation,
+            feature_group_count=case.groups,
+            impl=impl,
+        )
+    loss = lambda x, w, ct: jnp.vdot(conv(x, w), ct)
+    argnums = (1,) if case.first else (0, 1)
+    return jax.jit(conv), jax.jit(jax.grad(loss, argnums=argnums))
+
+
+def _torch_fns(case: ConvCase, x, w, ct) -> tuple[Callable, Callable]:
+    f = torch.nn.functional
+    if case.transpose:
+        # torch's "SAME"-sized stride-s transposed conv: padding p, output_padding op.
+        k, s = case.kernel, case.stride
+        pad, out_pad = (k - s + 1) // 2, (k - s) % 2
+        conv = lambda x, w: f.conv_transpose2d(x, w, stride=s, padding=pad, output_padding=out_pad)
+    else:
+        conv = lambda x, w: f.conv2d(
+            x, w, stride=case.stride, padding=case.pad, dilation=case.dilation, groups=case.groups
+        )
+    xg = x.clone().requires_grad_(not case.first)
+    wg = w.clone().requires_grad_(True)
+
+    def forward():
+        with torch.no_grad():
+            conv(x, w)
+
+    def forward_backward():
+        conv(xg, wg).backward(ct)
+
+    return forward, forward_backward
+
+
+def run_case(case: ConvCase, batch: int, repeats: int, min_time: float) -> dict:
+    """Times every impl and torch on one case; returns a JSON-able record."""
+    rng = np.random.default_rng(0)
+    size, k = case.size, case.kernel
+    out = case.out_size()
+    x = rng.standard_normal((batch, size, size, case.cin), np.float32)
+    cin_g = case.cin // case.groups
+    w = (rng.standard_normal((k, k, cin_g, case.cout)) / np.sqrt(k * k * cin_g)).astype(np.float32)
+    ct = rng.standard_normal((batch, out, out, case.cout), np.float32)
+    flops = case.flops(batch)
+    bwd_flops = flops * (2.0 if case.first else 3.0)
+    record = dataclasses.asdict(case) | {"name": case.name, "batch": batch, "gflop": flops / 1e9}
+    record["choice"] = (
+        conv_ops.choose_transpose_impl("cpu")
+        if case.transpose
+        else conv_ops.choose_impl(
+            x.shape, w.shape, case.stride, case.dilation, case.groups, backend="cpu"
+        )
+    )
+    xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+    fns = {}
+    for impl in IMPLS:
+        fwd, fwd_bwd = _jax_fns(case, impl)
+        fns[f"{impl}/fwd"] = functools.partial(lambda f: jax.block_until_ready(f(xj, wj)), fwd)
+        fns[f"{impl}/fwd_bwd"] = functools.partial(
+            lambda f: jax.block_until_ready(f(xj, wj, ctj)), fwd_bwd
+        )
+    # torch weights: conv2d [cout, cin, k, k]; conv_transpose2d [cin, cout, k, k].
+    w_axes = (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)
+    fns["torch/fwd"], fns["torch/fwd_bwd"] = _torch_fns(
+        case,
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+        torch.from_numpy(w.transpose(w_axes).copy()),
+        torch.from_numpy(ct.transpose(0, 3, 1, 2).copy()),
+    )
+    # torch fns one at a time: alternating its no-grad forward and its backward slows both.
+    times = {}
+    for name in ("torch/fwd", "torch/fwd_bwd"):
+        times |= _median_times({name: fns.pop(name)}, repeats, min_time)
+    times |= _median_times(fns, repeats, min_time)
+    for impl in (*IMPLS, "torch"):
+        t_f, t_fb = times[f"{impl}/fwd"], times[f"{impl}/fwd_bwd"]
+        record[impl] = {
+            "fwd_ms": t_f * 1e3,
+            "fwd_bwd_ms": t_fb * 1e3,
+            "fwd_gflops": flops / t_f / 1e9,
+            "fwd_bwd_gflops": bwd_flops / t_fb / 1e9,
+        }
+    return record
+
+
+def _row(record: dict) -> str:
+    cells = [f"{record['net']:<9} {record['name']:<26} x{record['count']}"]
+    for mode in ("fwd", "fwd_bwd"):
+        for impl in (*IMPLS, "torch"):
+            cells.append(f"{record[impl][f'{mode}_gflops']:7.1f}")
+    cells.append(record["choice"])
+    return " ".join(cells)
+
+
+def _summary(records: list[dict], net: str) -> str:
+    """Network totals (count-weighted ms) of each impl, of the per-shape choice and of torch."""
+    rows = [r for r in records if r["net"] == net]
+    parts = []
+    for mode in ("fwd", "fwd_bwd"):
+        total = {
+            impl: sum(r["count"] * r[impl][f"{mode}_ms"] for r in rows)
+            for impl in (*IMPLS, "torch")
+        }
+        total["auto"] = sum(r["count"] * r[r["choice"]][f"{mode}_ms"] for r in rows)
+        total["best"] = sum(r["count"] * min(r[i][f"{mode}_ms"] for i in IMPLS) for r in rows)
+        parts.append(f"{mode}: " + " ".join(f"{k}={v:.0f}ms" for k, v in total.items()))
+    return f"{net:<9} total  " + " | ".join(parts)
+
+
+TRAIN_CASES = (  # (model, image size, stem, batch)
+    ("resnet_tiny", 32, "cifar", 128),
+    ("resnet18", 32, "cifar", 128),
+    ("resnet18", 64, "imagenet", 64),
+)
+TRAIN_CONVS = ("nn.Conv", "layers.Conv(auto)")
+
+
+def _conv_module(name: str):
+    from jaxvision.models import layers
+
+    if name == "nn.Conv":
+        return nn.Conv
+    impl = name[len("layers.Conv(") : -1]
+    return functools.partial(layers.Conv, impl=impl)
+
+
+def jax_train_step(model_name: str, size: int, stem: str, batch: int, conv: str) -> Callable:
+    """A call of a jitted SGD-momentum train step (forward, backward, update), compiled."""
+    from jaxvision.models import get_model
+
+    model = get_model(model_name, num_classes=10, stem=stem, conv=_conv_module(conv))
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.standard_normal((batch, size, size, 3), np.float32))
+    labels = jnp.asarray(rng.integers(0, 10, batch))
+    variables = jax.jit(functools.partial(model.init, train=False))(
+        jax.random.key(0, impl="rbg"), images
+    )
+    tx = optax.sgd(0.1, momentum=0.9)
+    state = (variables["params"], variables["batch_stats"], tx.init(variables["params"]))
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(state, images, labels):
+        params, batch_stats, opt_state = state
+
+        def loss_fn(params):
+            logits, updates = model.apply(
+                {"params": params, "batch_stats": batch_stats}, images, mutable=["batch_stats"]
+            )
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            return loss, updates["batch_stats"]
+
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), batch_stats, opt_state), loss
+
+    def run():
+        nonlocal state
+        state, loss = step(state, images, labels)
+        jax.block_until_ready(loss)
+
+    return run
+
+
+def torch_train_step(model_name: str, size: int, stem: str, batch: int) -> Callable:
+    """A call of the same train step of the reference torch ResNet (NCHW, eager)."""
+    from benchmarks.torch_models import torch_resnet
+
+    torch.manual_seed(0)
+    model = torch_resnet(model_name, num_classes=10, stem=stem).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    images = torch.randn(batch, 3, size, size)
+    labels = torch.randint(0, 10, (batch,))
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        opt.step()
+
+    return run
+
+
+def run_train(repeats: int, min_time: float, convs: Sequence[str]) -> list[dict]:
+    """Train-step images/s of each conv module and of torch, on `TRAIN_CASES`."""
+    records = []
+    for model_name, size, stem, batch in TRAIN_CASES:
+        times = _median_times(
+            {"torch": torch_train_step(model_name, size, stem, batch)}, repeats, min_time
+        )
+        fns = {conv: jax_train_step(model_name, size, stem, batch, conv) for conv in convs}
+        times |= _median_times(fns, repeats, min_time)
+        record = {"model": model_name, "size": size, "stem": stem, "batch": batch}
+        for name, t in times.items():
+            record[name] = {"step_ms": t * 1e3, "img_s": batch / t}
+            record[name]["vs_torch"] = times["torch"] / t
+        print(
+            f"{model_name}@{size} {stem} b{batch}: img/s (x torch) "
+            + " | ".join(
+                f"{name} {record[name]['img_s']:.1f} ({record[name]['vs_torch']:.2f}x)"
+                for name in times
+            ),
+            flush=True,
+        )
+        records.append(record)
+    return records
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default=None, help="write the records to this JSON file")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min_time", type=float, default=0.2, help="seconds per measurement")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--nets", default="r18_32,r18_64,r18_224,decoder")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--train", action="store_true", help="time ResNet train steps instead (TRAIN_CASES)"
+    )
+    parser.add_argument("--convs", default=",".join(TRAIN_CONVS), help="with --train")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.train:
+        records = run_train(args.repeats, args.min_time, args.convs.split(","))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"backend": jax.default_backend(), "train": records}, f, indent=1)
+        return records
+
+    nets = {
+        "r18_32": lambda: resnet_cases("r18_32", 32, "cifar"),
+        "r18_64": lambda: resnet_cases("r18_64", 64, "imagenet"),
+        "r18_224": lambda: resnet_cases("r18_224", 224, "imagenet"),
+        "tiny_32": lambda: resnet_cases("tiny_32", 32, "cifar", RESNET_TINY),
+        "decoder": transpose_cases,
+        "other": other_cases,
+    }
+    if args.quick:
+        cases, batch, repeats, min_time = quick_cases(), 2, 2, 0.0
+    else:
+        cases = [c for n in args.nets.split(",") for c in nets[n]()]
+        batch, repeats, min_time = args.batch, args.repeats, args.min_time
+    print(
+        f"backend={jax.default_backend()} batch={batch} torch_threads={args.threads} "
+        f"GFLOP/s: fwd [{' '.join(IMPLS)} torch] fwd+bwd [{' '.join(IMPLS)} torch] auto-choice"
+    )
+    records = []
+    for case in cases:
+        records.append(run_case(case, batch, repeats, min_time))
+        print(_row(records[-1]), flush=True)
+    for net in dict.fromkeys(r["net"] for r in records):
+        print(_summary(records, net))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "backend": jax.default_backend(),
+                    "torch_threads": args.threads,
+                    "records": records,
+                },
+                f,
+                indent=1,
+            )
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Tests of jaxvision.ops.conv (im2col lowerings) and the jaxvision.models.layers conv modules.
+
+Each case compiles one function that returns the output and both gradients of every impl, so
+that the whole file stays within seconds on CPU.
+"""
+
+import functools
+import itertools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxvision.models import get_model, layers
+from jaxvision.ops import conv as conv_ops
+
+RTOL = ATOL = 1e-5  # float32; inputs scaled so that outputs are O(1)
+
+
+def _arrays(x_shape, k_shape, seed=0):
+    """Input, a fan-in scaled kernel."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    fan_in = np.prod(k_shape[:-1])
+    w = (rng.standard_normal(k_shape) / np.sqrt(fan_in)).astype(np.float32)
+    return jnp.asarray(x), jnp.asarray(w)
+
+
+def _value_and_grads(fns, x, w):
+    """(y, dL/dx, dL/dw) of each fn for L = <y, r>, a random linear functional; one jit.
+
+    Fns with the same output shape share r.
+    """
+    shapes = [jax.eval_shape(fn, x, w).shape for fn in fns]
+    distinct = list(dict.fromkeys(shapes))
+    rs = [np.random.default_rng(1).standard_normal(s).astype(np.float32) for s in distinct]
+
+    @jax.jit
+    def run(x, w, rs):
+        results = []
+        for fn, shape in zip(fns, shapes, strict=True):
+            y, vjp = jax.vjp(fn, x, w)
+            results.append((y, *vjp(rs[distinct.index(shape)])))
+        return results
+
+    return run(x, w, rs)
+
+
+def _assert_close(results, names=("y", "dx", "dw")):
+    reference, *others = results
+    for other in others:
+        for name, a, b in zip(names, reference, other, strict=True):
+            assert a.shape == b.shape, (name, a.shape, b.shape)
+            np.testing.assert_allclose(
+                np.asarray(b), np.asarray(a), rtol=RTOL, atol=ATOL, err_msg=name
+            )
+
+
+def _conv_cases():
+    """Every kernel size with every padding; stride, dilation, groups and batch varied along."""
+    paddings = ("SAME", "VALID", ((2, 1), (0, 3)))
+    groups_cycle = (1, 2, "depthwise")
+    for i, (k, pad) in enumerate(itertools.product((1, 3, 5, 7), paddings)):
+        stride = 1 + i % 2
+        dilation = 1 + (i // 2) % 2
+        groups = groups_cycle[i % 3] if k < 7 else 1  # 7x7 grouped: slow to compile, no news
+        batch = 1 + (i // 3) % 2
+        size = (11, 9) if k * dilation < 9 else (15, 13)
+        yield pytest.param(
+            k, stride, pad, dilation, groups, batch, size, id=f"k{k}s{stride}d{dilation}-{i}"
+        )
+
+
+@pytest.mark.parametrize("k,stride,padding,dilation,groups,batch,size", _conv_cases())
+def test_im2col_matches_xla(k, stride, padding, dilation, groups, batch, size):
+    cin = 4
+    groups = cin if groups == "depthwise" else groups
+    x, w = _arrays((batch, *size, cin), (k, k, cin // groups, 6 if groups != cin else 8))
+    fns = [
+        functools.partial(
+            conv_ops.conv_general,
+            strides=stride,
+            padding=padding,
+            rhs_dilation=dilation,
+            feature_group_count=groups,
+            impl=impl,
+        )
+        for impl in ("xla", "im2col")
+    ]
+    _assert_close(_value_and_grads(fns, x, w))
+
+
+@pytest.mark.parametrize(
+    "x_shape,k_shape,groups,stride,padding",
+    [
+        ((2, 5, 5, 32), (3, 3, 2, 32), 16, 1, "SAME"),  # many groups: batched matmul
+        ((2, 6, 6, 8), (3, 3, 4, 8), 2, 2, "SAME"),  # few groups: a matmul each
+        ((2, 4, 4, 8), (3, 3, 1, 16), 8, 1, "SAME"),  # depthwise, channel multiplier 2
+        ((2, 1, 1, 8), (3, 3, 8, 6), 1, 1, "SAME"),  # 1x1 map: only the centre tap is live
+        ((2, 1, 3, 8), (5, 5, 8, 6), 1, 2, "SAME"),  # dead taps along one dim only
+        ((1, 7, 7, 3), (3, 3, 3, 5), 1, 1, ((-1, 2), (1, -2))),  # negative padding crops
+        ((1, 9, 5), (3, 5, 4), 1, 2, "SAME"),  # 1-D
+        ((1, 5, 4, 6, 2), (3, 2, 3, 2, 3), 1, 2, "SAME"),  # 3-D
+    ],
+)
+def test_im2col_special_cases(x_shape, k_shape, groups, stride, padding):
+    x, w = _arrays(x_shape, k_shape)
+    fns = [
+        functools.partial(
+            conv_ops.conv_general,
+            strides=stride,
+            padding=padding,
+            feature_group_count=groups,
+            impl=impl,
+        )
+        for impl in ("xla", "im2col")
+    ]
+    _assert_close(_value_and_grads(fns, x, w))
+
+
+def test_im2col_empty_output_matches_xla():
+    x, w = _arrays((2, 2, 1, 4), (3, 3, 4, 5))
+    for impl in ("xla", "im2col"):
+        y = conv_ops.conv_general(x, w, padding="VALID", impl=impl)
+        assert y.shape == (2, 0, 0, 5)
+
+
+@pytest.mark.parametrize("stride", (1, 2))
+@pytest.mark.parametrize("k", (2, 3, 4))
+def test_conv_transpose_matches_lax(stride, k):
+    x, w = _arrays((2, 5, 6, 3), (k, k, 3, 4))
+    fns = []
+    for padding in ("SAME", "VALID"):
+        reference = functools.partial(
+            lax.conv_transpose,
+            strides=(stride, stride),
+            padding=padding,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        fns += [reference] + [
+            functools.partial(conv_ops.conv_transpose, strides=stride, padding=padding, impl=impl)
+            for impl in ("xla", "im2col")
+        ]
+    results = _value_and_grads(fns, x, w)
+    _assert_close(results[:3])  # SAME
+    _assert_close(results[3:])  # VALID
+
+
+@pytest.mark.parametrize(
+    "stride,padding,dilation",
+    [(3, "SAME", 1), (2, ((2, 1), (0, 3)), 1), (2, "VALID", 2), (2, ((-1, 2), (3, -1)), 2)],
+)
+def test_conv_transpose_strides_pads_dilation(stride, padding, dilation):
+    x, w = _arrays((1, 4, 5, 3), (3, 2, 3, 2))
+    reference = functools.partial(
+        lax.conv_transpose,
+        strides=(stride, stride),
+        padding=padding,
+        rhs_dilation=(dilation, dilation),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    im2col = functools.partial(
+        conv_ops.conv_transpose,
+        strides=stride,
+        padding=padding,
+        rhs_dilation=dilation,
+        impl="im2col",
+    )
+    _assert_close(_value_and_grads([reference, im2col], x, w))
+
+
+def test_choose_impl():
+    tiny = ((32, 2, 2, 512), (3, 3, 512, 512))
+    large = ((32, 56, 56, 64), (3, 3, 64, 64))
+    for backend in ("gpu", "cuda", "rocm", "tpu"):
+        assert conv_ops.choose_impl(*tiny, backend=backend) == "xla"
+        assert conv_ops.choose_impl(*large, 1, 1, 64, backend=backend) == "xla"
+        assert conv_ops.choose_transpose_impl(backend) == "xla"
+    assert conv_ops.choose_impl(*tiny, backend="cpu") == "im2col"
+    assert conv_ops.choose_impl(*large, backend="cpu") == "xla"
+    assert conv_ops.choose_impl((8, 56, 56, 64), (1, 1, 64, 256), backend="cpu") == "im2col"
+    assert conv_ops.choose_impl((8, 56, 56, 64), (3, 3, 1, 64), 1, 1, 64, "cpu") == "im2col"
+    # The output size decides: a stride-2 conv from 8x8 to 4x4 is tiny.
+    assert conv_ops.choose_impl((8, 8, 8, 256), (3, 3, 256, 512), 2, backend="cpu") == "im2col"
+    assert conv_ops.choose_transpose_impl("cpu") == "im2col"
+
+
+def test_bad_arguments_raise():
+    x, w = _arrays((1, 5, 5, 4), (3, 3, 4, 8))
+    with pytest.raises(ValueError, match="impl"):
+        conv_ops.conv_general(x, w, impl="cudnn")
+    with pytest.raises(ValueError, match="feature_group_count"):
+        conv_ops.conv_general(x, w, feature_group_count=2)
+    with pytest.raises(ValueError, match="padding"):
+        conv_ops.conv_general(x, w, padding="FULL")
+    with pytest.raises(ValueError, match="strides"):
+        conv_ops.conv_general(x, w, strides=(1, 2, 3))
+
+
+# --- jaxvision.models.layers ---------------------------------------------------------------
+
+LAYER_CONFIGS = [
+    dict(features=6, kernel_size=(3, 3)),
+    dict(features=6, kernel_size=(3, 3), strides=2, padding=((1, 1), (1, 1)), use_bias=False),
+    dict(features=8, kernel_size=(5, 3), padding="VALID", kernel_dilation=(2, 1)),
+    dict(features=8, kernel_size=(3, 3), feature_group_count=2, padding=1),
+    dict(features=4, kernel_size=(1, 1), strides=(2, 2), bias_init=nn.initializers.normal(1.0)),
+    dict(features=4, kernel_size=(3, 3), padding="CIRCULAR"),
+    dict(features=4, kernel_size=(3, 3), padding="REFLECT", dtype=jnp.bfloat16),
+]
+
+
+def _same_tree(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for leaf_a, leaf_b in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert leaf_a.shape == leaf_b.shape and leaf_a.dtype == leaf_b.dtype
+        np.testing.assert_array_equal(np.asarray(leaf_a), np.asarray(leaf_b))
+
+
+IMPLS = ("xla", "im2col", "auto")
+
+
+def _check_drop_in(reference_cls, cls, config, x):
+    """cls(**config, impl=...) has reference_cls(**config)'s variables and outputs."""
+    key = jax.random.key(0, impl="rbg")  # cheaper to compile than threefry on CPU
+
+    @jax.jit
+    def run(x):
+        expected, variables = reference_cls(**config).init_with_output(key, x)
+        # init runs the forward pass: every impl must create the same variables.
+        inits = [cls(**config, impl=impl).init(key, x) for impl in IMPLS]
+        outs = [cls(**config, impl=impl).apply(variables, x) for impl in IMPLS]
+        return variables, expected, inits, outs
+
+    variables, expected, inits, outs = run(x)
+    tol = 1e-2 if config.get("dtype") == jnp.bfloat16 else 1e-5
+    for init, y in zip(inits, outs, strict=True):
+        _same_tree(init, variables)
+        assert y.shape == expected.shape and y.dtype == expected.dtype
+        np.testing.assert_allclose(
+            np.asarray(y, np.float32), np.asarray(expected, np.float32), rtol=tol, atol=tol
+        )
+
+
+@pytest.mark.parametrize("config", LAYER_CONFIGS, ids=lambda c: str(sorted(c)))
+def test_layers_conv_is_a_drop_in_nn_conv(config):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 7, 6, 4)), jnp.float32)
+    _check_drop_in(nn.Conv, layers.Conv, config, x)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(features=5, kernel_size=(3, 3), strides=(2, 2)),
+        dict(features=5, kernel_size=(4, 4), strides=(2, 2), padding="VALID", use_bias=False),
+        dict(features=5, kernel_size=(2, 2), strides=(2, 2), kernel_dilation=(1, 2)),
+        dict(features=5, kernel_size=(3, 3), strides=(2, 2), padding="CIRCULAR"),
+        dict(features=5, kernel_size=(3, 3), padding=((1, 2), (0, 1))),
+        dict(features=5, kernel_size=(3, 2), strides=(2, 1), transpose_kernel=True),
+        dict(
+            features=5,
+            kernel_size=(4, 4),
+            strides=(2, 2),
+            padding="CIRCULAR",
+            transpose_kernel=True,
+        ),
+    ],
+    ids=lambda c: str(sorted(c)),
+)
+def test_layers_conv_transpose_is_a_drop_in_nn_conv_transpose(config):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)), jnp.float32)
+    _check_drop_in(nn.ConvTranspose, layers.ConvTranspose, config, x)
+
+
+def test_layers_conv_extra_batch_dims():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 5, 5, 4)), jnp.float32)
+    _check_drop_in(nn.Conv, layers.Conv, dict(features=6, kernel_size=(3, 3)), x)
+    # No batch dim: like flax, one is added and removed.
+    variables = {"params": {"kernel": jnp.ones((3, 3, 4, 6)), "bias": jnp.zeros(6)}}
+    assert layers.Conv(6, (3, 3)).apply(variables, x[0, 0]).shape == (5, 5, 6)
+
+
+def test_resnet_param_tree_same_with_layers_conv():
+    def shapes(conv):
+        model = get_model("resnet_tiny", num_classes=10, stem="cifar", conv=conv)
+        x = jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)
+        init = functools.partial(model.init, train=False)
+        return jax.eval_shape(init, jax.random.key(0), x)
+
+    reference, ours = shapes(nn.Conv), shapes(layers.Conv)
+    assert jax.tree.structure(ours) == jax.tree.structure(reference)
+    assert jax.tree.map(lambda a: a.shape, ours) == jax.tree.map(lambda a: a.shape, reference)
