@@ -1,25 +1,36 @@
 """Conv lowerings on the ResNet-18 conv shapes: XLA's convolution vs im2col matmuls vs torch.
 
-Times the forward and the forward+backward (jit, after compile, median of repeats) of each
-`jaxvision.ops.conv.conv_general` impl on every distinct conv of a ResNet-18 at 32 px (CIFAR
-stem), 64 px and 224 px (ImageNet stem), and of `conv_transpose` on decoder-style shapes, beside
-`torch.nn.functional.conv2d` / `conv_transpose2d` (NCHW, same thread count) for reference.
-Prints a table of GFLOP/s and writes JSON. The backward of a stem conv computes the kernel
-gradient only (its input is data), as in training.
+Times the forward and the forward+backward (jit, after compile, median of rounds that take
+turns between the impls) of each `jaxvision.ops.conv.conv_general` impl ("xla", "im2col", and
+"auto", which on CPU also splits XLA's conv into batch chunks) on every distinct conv of a
+ResNet-18 at 32 px (CIFAR stem), 64 px and 224 px (ImageNet stem), and of `conv_transpose` on
+decoder-style shapes, beside `torch.nn.functional.conv2d` / `conv_transpose2d` (NCHW, same
+thread count, timed in a subprocess of its own) for reference. Prints a table of GFLOP/s and
+network totals (count-weighted ms), and writes JSON. The backward of a stem conv computes the
+kernel gradient only (its input is data), as in training. More shape sets: --nets=tiny_32
+(ResNetTiny), other (1x1, grouped, depthwise, atrous).
+
+With --train, times instead a whole SGD train step of ResNets (`TRAIN_CASES`) built with
+`nn.Conv` and with `jaxvision.models.layers.Conv`, against the torch reference ResNet of
+`benchmarks.torch_models`.
 
 Run:
-  python -m benchmarks.conv_lowering --json=/tmp/conv_lowering.json
-  python -m benchmarks.conv_lowering --quick          # smoke run, a few tiny shapes
+  python -m benchmarks.conv_lowering --json=/tmp/conv_lowering.json   # ~2.5 min on 2 cores
+  python -m benchmarks.conv_lowering --quick                          # smoke run, ~15 s
+  python -m benchmarks.conv_lowering --train --min_time=2 --repeats=5 # ~3.5 min
 
-The rule of `jaxvision.ops.conv.choose_impl` comes from this benchmark's output on XLA:CPU.
+The rules of `jaxvision.ops.conv` (`choose_impl`, `choose_batch_chunk`) come from this
+benchmark's output on XLA:CPU. Compare with torch on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import functools
 import json
+import multiprocessing
 import os
 import statistics
 import time
@@ -34,7 +45,7 @@ import torch
 
 from jaxvision.ops import conv as conv_ops
 
-IMPLS = ("xla", "im2col")
+IMPLS = ("xla", "im2col", "auto")  # measured; "auto" on CPU adds batch chunking to "xla"
 RESNET18 = ((64, 128, 256, 512), (2, 2, 2, 2))  # widths and blocks of the stages
 RESNET_TINY = ((16, 32, 64, 128), (1, 1, 1, 1))
 
@@ -148,22 +159,21 @@ def quick_cases() -> list[ConvCase]:
     ]
 
 
-_SETTLE_S = 0.2  # lets the spinning threads of the previous framework go to sleep
-
-
 def _median_times(
-    fns: dict[str, Callable[[], object]], repeats: int, min_time: float
+    fns: dict[str, Callable[[], object]], repeats: int, min_time: float, warmup_s: float = 0.0
 ) -> dict[str, float]:
     """Median seconds of each fn, after a warm-up (compiling) call each.
 
     The fns run in turns (one call of each a round), so that a change in the load of a shared
     machine hits them all alike; rounds go on until `repeats` and `min_time` seconds are met.
-    Do not mix torch and JAX fns in one call: XLA:CPU's worker threads spin for ~10-30 ms after
-    a computation, and a torch op that starts then runs up to 100x slower.
+    The warm-up calls each fn at least once and for at least `warmup_s` seconds. Time torch
+    apart from JAX (see `_in_subprocess`).
     """
-    time.sleep(_SETTLE_S)
     for fn in fns.values():
+        start = time.perf_counter()
         fn()
+        while time.perf_counter() - start < warmup_s:
+            fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
     rounds = 0
@@ -222,8 +232,8 @@ def _torch_fns(case: ConvCase, x, w, ct) -> tuple[Callable, Callable]:
     return forward, forward_backward
 
 
-def run_case(case: ConvCase, batch: int, repeats: int, min_time: float) -> dict:
-    """Times every impl and torch on one case; returns a JSON-able record."""
+def _case_arrays(case: ConvCase, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input [b, h, w, cin], kernel [k, k, cin/g, cout] and output cotangent, NHWC / HWIO."""
     rng = np.random.default_rng(0)
     size, k = case.size, case.kernel
     out = case.out_size()
@@ -231,16 +241,68 @@ def run_case(case: ConvCase, batch: int, repeats: int, min_time: float) -> dict:
     cin_g = case.cin // case.groups
     w = (rng.standard_normal((k, k, cin_g, case.cout)) / np.sqrt(k * k * cin_g)).astype(np.float32)
     ct = rng.standard_normal((batch, out, out, case.cout), np.float32)
+    return x, w, ct
+
+
+# torch warms up by time as well as by a call. (Its OpenMP barrier waits for every thread: when
+# another process holds a core, each op can wait a scheduler slice, ~30 ms on a 2-core machine,
+# where XLA's work-stealing pool just goes on. Compare with torch on an otherwise idle machine;
+# the output records the load average.)
+_TORCH_WARMUP_S = 0.2
+
+
+def torch_conv_times(
+    cases: Sequence[ConvCase], batch: int, repeats: int, min_time: float, threads: int
+) -> list[dict[str, float]]:
+    """Seconds of torch's forward and forward+backward of each case (run in a subprocess)."""
+    torch.set_num_threads(threads)
+    results = []
+    for case in cases:
+        x, w, ct = _case_arrays(case, batch)
+        # torch weights: conv2d [cout, cin, k, k]; conv_transpose2d [cin, cout, k, k].
+        w_axes = (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)
+        fwd, fwd_bwd = _torch_fns(
+            case,
+            torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+            torch.from_numpy(w.transpose(w_axes).copy()),
+            torch.from_numpy(ct.transpose(0, 3, 1, 2).copy()),
+        )
+        # One fn at a time: alternating torch's no-grad forward and its backward slows both.
+        times = _median_times({"torch/fwd": fwd}, repeats, min_time, _TORCH_WARMUP_S)
+        times |= _median_times({"torch/fwd_bwd": fwd_bwd}, repeats, min_time, _TORCH_WARMUP_S)
+        results.append(times)
+    return results
+
+
+def _in_subprocess(fn: Callable, *args):
+    """fn(*args) in a fresh (spawned) process.
+
+    torch runs apart from JAX: XLA:CPU's worker threads spin for a while after each
+    computation, and torch ops that start meanwhile run up to 100x slower.
+    """
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def run_case(
+    case: ConvCase, batch: int, repeats: int, min_time: float, torch_times: dict[str, float]
+) -> dict:
+    """Times every impl on one case; returns a JSON-able record with torch's times too."""
+    x, w, ct = _case_arrays(case, batch)
     flops = case.flops(batch)
     bwd_flops = flops * (2.0 if case.first else 3.0)
     record = dataclasses.asdict(case) | {"name": case.name, "batch": batch, "gflop": flops / 1e9}
-    record["choice"] = (
-        conv_ops.choose_transpose_impl("cpu")
-        if case.transpose
-        else conv_ops.choose_impl(
-            x.shape, w.shape, case.stride, case.dilation, case.groups, backend="cpu"
+    if case.transpose:
+        record["choice"] = conv_ops.choose_transpose_impl("cpu")
+    else:
+        pads = ((case.pad, case.pad),) * 2
+        record["choice"] = conv_ops.choose_impl(
+            x.shape, w.shape, case.stride, case.dilation, case.groups, "cpu", pads
         )
-    )
+        chunk = conv_ops.choose_batch_chunk(x.shape, ct.shape, 4, "cpu")
+        if record["choice"] == "xla" and chunk:
+            record["choice"] += f"/{chunk}"  # images a chunk
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
     fns = {}
     for impl in IMPLS:
@@ -249,19 +311,7 @@ def run_case(case: ConvCase, batch: int, repeats: int, min_time: float) -> dict:
         fns[f"{impl}/fwd_bwd"] = functools.partial(
             lambda f: jax.block_until_ready(f(xj, wj, ctj)), fwd_bwd
         )
-    # torch weights: conv2d [cout, cin, k, k]; conv_transpose2d [cin, cout, k, k].
-    w_axes = (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)
-    fns["torch/fwd"], fns["torch/fwd_bwd"] = _torch_fns(
-        case,
-        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
-        torch.from_numpy(w.transpose(w_axes).copy()),
-        torch.from_numpy(ct.transpose(0, 3, 1, 2).copy()),
-    )
-    # torch fns one at a time: alternating its no-grad forward and its backward slows both.
-    times = {}
-    for name in ("torch/fwd", "torch/fwd_bwd"):
-        times |= _median_times({name: fns.pop(name)}, repeats, min_time)
-    times |= _median_times(fns, repeats, min_time)
+    times = torch_times | _median_times(fns, repeats, min_time)
     for impl in (*IMPLS, "torch"):
         t_f, t_fb = times[f"{impl}/fwd"], times[f"{impl}/fwd_bwd"]
         record[impl] = {
@@ -271,6 +321,16 @@ def run_case(case: ConvCase, batch: int, repeats: int, min_time: float) -> dict:
             "fwd_bwd_gflops": bwd_flops / t_fb / 1e9,
         }
     return record
+
+
+NETS = {
+    "r18_32": lambda: resnet_cases("r18_32", 32, "cifar"),
+    "r18_64": lambda: resnet_cases("r18_64", 64, "imagenet"),
+    "r18_224": lambda: resnet_cases("r18_224", 224, "imagenet"),
+    "tiny_32": lambda: resnet_cases("tiny_32", 32, "cifar", RESNET_TINY),
+    "decoder": transpose_cases,
+    "other": other_cases,
+}
 
 
 def _row(record: dict) -> str:
@@ -291,7 +351,6 @@ def _summary(records: list[dict], net: str) -> str:
             impl: sum(r["count"] * r[impl][f"{mode}_ms"] for r in rows)
             for impl in (*IMPLS, "torch")
         }
-        total["auto"] = sum(r["count"] * r[r["choice"]][f"{mode}_ms"] for r in rows)
         total["best"] = sum(r["count"] * min(r[i][f"{mode}_ms"] for i in IMPLS) for r in rows)
         parts.append(f"{mode}: " + " ".join(f"{k}={v:.0f}ms" for k, v in total.items()))
     return f"{net:<9} total  " + " | ".join(parts)
@@ -351,6 +410,19 @@ def jax_train_step(model_name: str, size: int, stem: str, batch: int, conv: str)
     return run
 
 
+def torch_train_times(
+    cases: Sequence[tuple], repeats: int, min_time: float, threads: int
+) -> list[float]:
+    """Seconds of a torch train step of each (model, size, stem, batch) (run in a subprocess)."""
+    torch.set_num_threads(threads)
+    return [
+        _median_times({"torch": torch_train_step(*case)}, repeats, min_time, _TORCH_WARMUP_S)[
+            "torch"
+        ]
+        for case in cases
+    ]
+
+
 def torch_train_step(model_name: str, size: int, stem: str, batch: int) -> Callable:
     """A call of the same train step of the reference torch ResNet (NCHW, eager)."""
     from benchmarks.torch_models import torch_resnet
@@ -369,15 +441,13 @@ def torch_train_step(model_name: str, size: int, stem: str, batch: int) -> Calla
     return run
 
 
-def run_train(repeats: int, min_time: float, convs: Sequence[str]) -> list[dict]:
+def run_train(repeats: int, min_time: float, convs: Sequence[str], threads: int) -> list[dict]:
     """Train-step images/s of each conv module and of torch, on `TRAIN_CASES`."""
+    torch_times = _in_subprocess(torch_train_times, TRAIN_CASES, repeats, min_time, threads)
     records = []
-    for model_name, size, stem, batch in TRAIN_CASES:
-        times = _median_times(
-            {"torch": torch_train_step(model_name, size, stem, batch)}, repeats, min_time
-        )
+    for (model_name, size, stem, batch), t_torch in zip(TRAIN_CASES, torch_times, strict=True):
         fns = {conv: jax_train_step(model_name, size, stem, batch, conv) for conv in convs}
-        times |= _median_times(fns, repeats, min_time)
+        times = {"torch": t_torch} | _median_times(fns, repeats, min_time)
         record = {"model": model_name, "size": size, "stem": stem, "batch": batch}
         for name, t in times.items():
             record[name] = {"step_ms": t * 1e3, "img_s": batch / t}
@@ -394,6 +464,14 @@ def run_train(repeats: int, min_time: float, convs: Sequence[str]) -> list[dict]
     return records
 
 
+def _write_json(path: str | None, threads: int, **payload) -> None:
+    if path:
+        header = {"backend": jax.default_backend(), "torch_threads": threads}
+        header["loadavg"] = os.getloadavg()
+        with open(path, "w") as f:
+            json.dump(header | payload, f, indent=1)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None, help="write the records to this JSON file")
@@ -401,55 +479,37 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--min_time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
-    parser.add_argument("--nets", default="r18_32,r18_64,r18_224,decoder")
+    parser.add_argument("--nets", default="r18_32,r18_64,r18_224,decoder", help=", ".join(NETS))
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument(
         "--train", action="store_true", help="time ResNet train steps instead (TRAIN_CASES)"
     )
     parser.add_argument("--convs", default=",".join(TRAIN_CONVS), help="with --train")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    print(f"backend={jax.default_backend()} torch_threads={args.threads} ", end="")
+    print(f"loadavg={os.getloadavg()[0]:.1f}")
     if args.train:
-        records = run_train(args.repeats, args.min_time, args.convs.split(","))
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"backend": jax.default_backend(), "train": records}, f, indent=1)
+        records = run_train(args.repeats, args.min_time, args.convs.split(","), args.threads)
+        _write_json(args.json, args.threads, train=records)
         return records
 
-    nets = {
-        "r18_32": lambda: resnet_cases("r18_32", 32, "cifar"),
-        "r18_64": lambda: resnet_cases("r18_64", 64, "imagenet"),
-        "r18_224": lambda: resnet_cases("r18_224", 224, "imagenet"),
-        "tiny_32": lambda: resnet_cases("tiny_32", 32, "cifar", RESNET_TINY),
-        "decoder": transpose_cases,
-        "other": other_cases,
-    }
     if args.quick:
         cases, batch, repeats, min_time = quick_cases(), 2, 2, 0.0
     else:
-        cases = [c for n in args.nets.split(",") for c in nets[n]()]
+        cases = [c for n in args.nets.split(",") for c in NETS[n]()]
         batch, repeats, min_time = args.batch, args.repeats, args.min_time
     print(
-        f"backend={jax.default_backend()} batch={batch} torch_threads={args.threads} "
-        f"GFLOP/s: fwd [{' '.join(IMPLS)} torch] fwd+bwd [{' '.join(IMPLS)} torch] auto-choice"
+        f"batch={batch}; GFLOP/s: fwd [{' '.join(IMPLS)} torch] "
+        f"fwd+bwd [{' '.join(IMPLS)} torch] auto's choice"
     )
+    torch_times = _in_subprocess(torch_conv_times, cases, batch, repeats, min_time, args.threads)
     records = []
-    for case in cases:
-        records.append(run_case(case, batch, repeats, min_time))
+    for case, case_torch_times in zip(cases, torch_times, strict=True):
+        records.append(run_case(case, batch, repeats, min_time, case_torch_times))
         print(_row(records[-1]), flush=True)
     for net in dict.fromkeys(r["net"] for r in records):
         print(_summary(records, net))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "backend": jax.default_backend(),
-                    "torch_threads": args.threads,
-                    "records": records,
-                },
-                f,
-                indent=1,
-            )
+    _write_json(args.json, args.threads, records=records)
     return records
 
 

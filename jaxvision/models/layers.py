@@ -56,8 +56,8 @@ class Conv(nn.Module):
       features: output channels.
       kernel_size: window, an int (1-D) or one int a spatial dim.
       strides: an int or one a spatial dim.
-      padding: "SAME", "VALID", "CIRCULAR", "REFLECT", an int, or ints / (low, high) pairs a
-        spatial dim (flax's meaning).
+      padding: "SAME", "VALID", "CIRCULAR", "REFLECT", "CAUSAL" (1-D), an int, or ints /
+        (low, high) pairs a spatial dim (flax's meaning).
       kernel_dilation: atrous rate, an int or one a spatial dim.
       feature_group_count: groups (input channels for a depthwise conv).
       use_bias: add a learned bias.
@@ -66,8 +66,9 @@ class Conv(nn.Module):
       precision: passed to the conv or dot.
       kernel_init: kernel initialiser ([*window, cin / groups, cout]).
       bias_init: bias initialiser ([cout]).
-      impl: "auto" (per backend and shape, `jaxvision.ops.conv.choose_impl`), "xla" or
-        "im2col".
+      impl: "auto" (per backend and shape: `jaxvision.ops.conv.choose_impl`, and on CPU batch
+        chunks for XLA's conv), "xla" or "im2col".
+      input_dilation: only 1 (use `ConvTranspose`); here for signature compatibility.
 
     Example:
       >>> conv = Conv(features=32, kernel_size=(3, 3), strides=2)
@@ -108,7 +109,10 @@ class Conv(nn.Module):
             x = jnp.pad(x, pads, mode={"CIRCULAR": "wrap", "REFLECT": "reflect"}[padding])
             padding = "VALID"
         elif padding == "CAUSAL":
-            raise ValueError("CAUSAL padding is only for 1-D convs; use explicit pairs.")
+            if n != 1:
+                raise ValueError("CAUSAL padding is only implemented for 1-D convs.")
+            x = jnp.pad(x, [(0, 0), ((window[0] - 1) * dilation[0], 0), (0, 0)])
+            padding = "VALID"
 
         cin = x.shape[-1]
         if cin % self.feature_group_count:

@@ -1,11 +1,12 @@
 """Convolutions as matrix products, for backends whose native convolution is slow (XLA:CPU).
 
 XLA:CPU runs `lax.conv_general_dilated` well on large feature maps, but pathologically slowly
-on tiny ones (a 3x3 conv on 2x2 maps with 512 channels: ~2 GFLOP/s against ~200 for a matmul,
+on tiny ones (a 3x3 conv on 2x2 maps with 512 channels: ~3 GFLOP/s against ~200 for a matmul,
 forward and input gradient alike), on the input gradient of strided convs at small sizes, on
-grouped and depthwise convs (forward + backward ~0.3-1 GFLOP/s), and on the backward of
-transposed convs (~10 GFLOP/s). The "im2col" lowering here computes the same function with
-slicing, padding and `lax.dot_general`, which XLA:CPU runs through its fast matmul:
+grouped and depthwise convs (forward + backward 0.2-1.4 GFLOP/s), and on the backward of
+transposed convs (5-12 GFLOP/s); and its convs slow down on large batches, whose operands
+leave the cache. The "im2col" lowering here computes the same function with slicing, padding
+and `lax.dot_general`, which XLA:CPU runs through its fast matmul:
 
   * k x k conv: pad, take the k*k shifted (strided, dilated) windows with `lax.slice`,
     concatenate them into [b, ho, wo, k*k*cin] and multiply by the kernel reshaped to
@@ -19,9 +20,11 @@ slicing, padding and `lax.dot_general`, which XLA:CPU runs through its fast matm
 
 Gradients are JAX autodiff of these formulations: the transpose of a slice is a pad, of a
 concatenate a slice, of a matmul a matmul, so input and kernel gradients are again matmuls.
+(No custom_vjp, so forward-mode autodiff and higher derivatives work as for `lax` convs.)
 
-`impl="auto"` picks per backend and shape with `choose_impl` (the rule and the measurements
-behind it are there); on GPU and TPU it is always "xla", whose convolutions are the fast path.
+`impl="auto"` picks per backend and shape with `choose_impl`, and on CPU runs XLA's conv on
+batch chunks (`choose_batch_chunk`); the rules and the measurements behind them are the
+constants below. On GPU and TPU "auto" is always plain "xla", the fast path there.
 
 Layouts are flax's: input [b, *spatial, cin] (NHWC in 2-D), kernel [*window, cin / groups, cout]
 (HWIO), output [b, *spatial', cout]; any number of spatial dims.
@@ -47,33 +50,45 @@ from jax import lax
 IMPLS = ("xla", "im2col", "auto")
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
 
-# The rule of `choose_impl` on XLA:CPU, from `python -m benchmarks.conv_lowering` (2 cores,
-# batch 32, float32; forward + backward, as training runs them):
+# The rule of `choose_impl` and `choose_batch_chunk` on XLA:CPU. Numbers: forward + backward
+# (as training runs them) at batch 32, float32, 2 cores, from `python -m
+# benchmarks.conv_lowering` ("HxWxCin->Cout", ms of XLA's conv against im2col's).
 #
-# A stride-1 conv whose output has at most this many pixels an image (4x4) goes to im2col:
-# XLA's conv is ~100x slower than im2col on 2x2 maps (3x3, 512 ch: 556 ms against 12 ms) and
-# slower or even on 4x4 maps (4x4x512: 44 against 40 ms); from 7x7 on XLA's conv runs at
-# 150-270 GFLOP/s and wins, as im2col's k*k times larger window matrix stops fitting in cache
-# (7x7x512: 231 against 203 GFLOP/s, 16x16x128: 41 against 113 ms).
+# A stride-1 conv whose output has at most this many pixels an image (3x3) goes to im2col.
+# XLA's conv is ~30x slower on 2x2 outputs (2x2x512 3x3: 279 against 8.3 ms) and on 1x1 ones
+# (29 against 1.1 ms: only the centre tap reads data there), 1.25x slower on 3x3 (3x3x512: 44
+# against 35 ms), even on 4x4 (4x4x256: 8.8 against 9.2 ms; 4x4x512: 32 against 28 ms) and
+# faster from 5x5 on (5x5x512: 88 against 97 ms; 7x7x512: 95 against 108; 16x16x128: 30
+# against 66), as im2col's k*k times larger window matrix stops fitting in cache.
 CPU_IM2COL_MAX_OUT_PIXELS = 9
-# A strided conv goes to im2col up to this many output pixels an image (8x8): XLA:CPU's input
-# gradient of a strided conv (an input-dilated conv) is its weak spot (4x4x256->512 /2: 72
-# against 5 ms; 14x14x256->512 /2: 177 against 247 GFLOP/s; 16x16x128->256 /2: 202 against
-# 238); from 14x14 outputs on XLA wins (32x32x64->128 /2: 98 against 63 GFLOP/s).
+# A strided conv goes to im2col up to this many output pixels an image (8x8): XLA's input
+# gradient of a strided conv (an input-dilated conv) is its weak spot (4x4x256->512 /2: 76
+# against 4.2 ms); from 4x4 to 8x8 outputs im2col is mostly ahead (8x8x256->512 /2: 17.0 against
+# 14.2 ms; 16x16x128->256 /2: 22.4 against 18.6; 14x14x256->512 /2: 52 against 49;
+# 16x16x64->128 /2: 6.9 against 8.2), from 14x14 on XLA with batch chunks is
+# (28x28x128->256 /2: 50 against 74 ms; 32x32x64->128 /2: 18 against 35).
 CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 64
-# 1x1 convs are a plain matmul, faster than XLA's conv at every measured size, 1.0-3.4x
-# forward + backward (56x56x64->256: 23 against 68 GFLOP/s).
+# 1x1 convs are a plain matmul, 1.0-3.4x faster than XLA's conv (56x56x64->256: 493 against
+# 147 ms; 28x28x128->256 /2: 21 against 8.4; 16x16x64->128 /2: 2.3 against 2.3).
 CPU_IM2COL_1X1 = True
-# Grouped / depthwise convs: XLA:CPU's backward runs at 0.2-1.4 GFLOP/s, 10-100x slower than
-# the matmul / multiply-add formulations here.
+# Grouped and depthwise convs: XLA's backward runs at 0.2-1.4 GFLOP/s (16x16x256 in 32 groups:
+# 5329 against 104 ms; 4x4x512 in 32 groups: 564 against 5.6; depthwise 32x32x64: 83 against
+# 38; depthwise 32x32x128 /2: 234 against 20).
 CPU_IM2COL_GROUPED = True
+# Up to this many taps (3x3), the im2col matrix is one concatenate of k*k windows; above
+# (5x5, 7x7), it is built one spatial dim at a time (`_separable_patches`).
+CONCAT_PATCHES_MAX_TAPS = 9
 # Up to this many groups, a grouped conv is one im2col matmul a group; above, a batched matmul.
 GROUPED_LOOP_MAX_GROUPS = 8
-# XLA:CPU's conv slows down once its operands leave the cache: at batch 128 a 3x3 conv runs
-# 1.2-2.2x faster forward + backward as several convs on batch chunks of about this many bytes
-# of input (or output, the larger) each (32x32x64: 390 against 217 ms in chunks of 8 images;
-# 56x56x64: 1322 against 604 ms in chunks of 4); at batch 32 it gains up to 1.2x.
+# XLA's conv slows down once its operands leave the cache; several convs on batch chunks of
+# about this many bytes of input (or output, the larger) each are faster: at batch 32,
+# 224x224x3->64 7x7/2 324 against 125 ms, 56x56x64 254 against 173; at batch 128, 32x32x64
+# 390 against 217 ms, 56x56x64 1322 against 604. (0.5 to 4 MiB all gain; 1 MiB fits the
+# 1 MiB L2 of a core here. The forward alone gains less and loses up to 1.4x on some shapes.)
 CPU_XLA_CHUNK_BYTES = 2**20
+# At most this many chunks a conv: each is a conv of its own to compile (ResNet-18 at batch 128
+# compiles in 21 s with 32 chunks on its 32x32 convs, in 10 s with 8).
+CPU_XLA_MAX_CHUNKS = 8
 
 
 def as_tuple(value: int | Sequence[int] | None, n: int, name: str) -> tuple[int, ...]:
@@ -184,7 +199,8 @@ def choose_impl(
         `CPU_IM2COL_MAX_OUT_PIXELS_STRIDED` (stride > 1) pixels an image: "im2col".
       * cpu, otherwise: "xla".
 
-    It does not depend on the batch size: XLA:CPU's slow cases are slow an image.
+    The batch size is not in it (XLA:CPU's slow cases are slow an image); it enters through
+    `choose_batch_chunk`.
 
     Args:
       x_shape: input shape [b, *spatial, cin].
@@ -230,9 +246,10 @@ def choose_impl(
 def choose_transpose_impl(backend: str | None = None) -> str:
     """The faster lowering of a transposed conv on `backend`: "xla" or "im2col".
 
-    On XLA:CPU the backward of `lax.conv_transpose` runs at 7-12 GFLOP/s on decoder shapes
-    (8x8x256->128 ... 32x32x64->32, k 2-4, stride 2), 6-17x slower forward + backward than the
-    matmul + overlap-add lowering here (60-175 GFLOP/s); so "im2col" on cpu, "xla" elsewhere.
+    On XLA:CPU the backward of `lax.conv_transpose` runs at 5-12 GFLOP/s on decoder shapes
+    (8x8x256->128 ... 32x32x64->32, k 2-4, stride 2): forward + backward 4.7-16x slower than
+    the matmul + overlap-add lowering here (8x8x256->128 k4: 539 against 43 ms; 32x32x64->32
+    k4: 705 against 151 ms), forward alone about as fast; so "im2col" on cpu, "xla" elsewhere.
 
     Args:
       backend: "cpu", "gpu", "tpu", ...; None means `jax.default_backend()`.
@@ -252,7 +269,7 @@ def choose_batch_chunk(
     """Images a chunk for the "xla" lowering on `backend`, or None for one conv on the batch.
 
     On cpu: as many images as keep the larger of a chunk's input and output within
-    `CPU_XLA_CHUNK_BYTES`; elsewhere None.
+    `CPU_XLA_CHUNK_BYTES`, but at most `CPU_XLA_MAX_CHUNKS` chunks; elsewhere None.
 
     Args:
       x_shape: input shape [b, *spatial, cin].
@@ -265,32 +282,31 @@ def choose_batch_chunk(
     """
     if (backend or jax.default_backend()).lower() != "cpu":
         return None
+    batch = x_shape[0]
     image_bytes = itemsize * max(math.prod(x_shape[1:]), math.prod(out_shape[1:]))
-    chunk = max(1, CPU_XLA_CHUNK_BYTES // max(1, image_bytes))
-    return chunk if chunk < x_shape[0] else None
-
-
-CHUNK_MODE = "unrolled"
+    chunk = max(1, CPU_XLA_CHUNK_BYTES // max(1, image_bytes), -(-batch // CPU_XLA_MAX_CHUNKS))
+    return chunk if chunk < batch else None
 
 
 def _batch_chunked(fn, x: jax.Array, chunk: int | None) -> jax.Array:
     """fn(x) computed as fn on chunks of about `chunk` images, for a per-image fn.
 
-    Chunk j holds images j, j + n, j + 2n, ... (n chunks): a batch sharded over devices stays
-    evenly sharded in every chunk. `lax.split`, whose transpose is one concatenate, splits.
+    With n chunks, n a divisor of the batch, chunk j holds images j, j + n, j + 2n, ...: a
+    batch sharded over devices stays evenly sharded in every chunk. (Without a divisor near
+    batch / chunk, the chunks are contiguous.) `lax.split` splits, as its transpose is one
+    concatenate; the chunks are unrolled, as under `lax.map` XLA:CPU runs the backward conv
+    ~30x slower.
     """
     b = x.shape[0]
     if chunk is None or chunk >= b or b == 0:
         return fn(x)
-    n = next(d for d in range(-(-b // chunk), b + 1) if b % d == 0)  # chunks, dividing b
-    if CHUNK_MODE == "map_contig":
-        y = lax.map(fn, x.reshape(n, b // n, *x.shape[1:]))
-        return y.reshape(b, *y.shape[2:])
+    fewest = -(-b // chunk)
+    n = next((d for d in range(fewest, 2 * fewest + 1) if b % d == 0), None)  # chunks
+    if n is None:
+        sizes = (chunk,) * (b // chunk) + ((b % chunk,) if b % chunk else ())
+        return jnp.concatenate([fn(part) for part in lax.split(x, sizes, axis=0)], axis=0)
     xs = x.reshape(b // n, n, *x.shape[1:])  # [b/n, n, ...]
-    if CHUNK_MODE == "map_strided":
-        y = lax.map(fn, jnp.moveaxis(xs, 1, 0))  # [n, b/n, ...]
-        return jnp.moveaxis(y, 0, 1).reshape(b, *y.shape[2:])
-    ys = [fn(part[:, 0]) for part in lax.split(xs, (1,) * n, axis=1)]  # n x [b/n, ...]
+    ys = [fn(jnp.squeeze(part, 1)) for part in lax.split(xs, (1,) * n, axis=1)]  # n x [b/n, ..]
     y = jnp.stack(ys, axis=1)  # [b/n, n, ...]
     return y.reshape(b, *y.shape[2:])
 
@@ -308,6 +324,38 @@ def _live_taps(size: int, out: int, k: int, s: int, d: int, lo: int) -> tuple[in
     """
     live = [t for t in range(k) if any(0 <= t * d + q * s - lo < size for q in range(out))]
     return (live[0], live[-1] + 1) if live else (0, 0)
+
+
+def _separable_patches(
+    xp: jax.Array,
+    window: Sequence[int],
+    live: Sequence[tuple[int, int]],
+    rhs_dilation: Sequence[int],
+    strides: Sequence[int],
+    out_spatial: Sequence[int],
+) -> jax.Array:
+    """The im2col matrix [b, *out, K*c] one spatial dim at a time, last dim first.
+
+    Gathers the kw windows along w into the channels, then the kh windows of that along h:
+    kh + kw slices instead of kh * kw (a 7x7 conv compiles ~2x faster and runs as fast or
+    faster); the channel order (tap_h, tap_w, c) is the kernel's row-major one.
+    """
+    n = len(window)
+    patches = xp  # [b, *padded, c]
+    for dim in reversed(range(n)):
+        axis = dim + 1
+        cols = []
+        for t in range(window[dim]):
+            start = (t + live[dim][0]) * rhs_dilation[dim]
+            begin = [0] * patches.ndim
+            end = list(patches.shape)
+            step = [1] * patches.ndim
+            begin[axis] = start
+            end[axis] = start + (out_spatial[dim] - 1) * strides[dim] + 1
+            step[axis] = strides[dim]
+            cols.append(lax.slice(patches, begin, end, step))
+        patches = jnp.concatenate(cols, axis=-1)  # [b, ..., out_dim, ..., k_dim * c']
+    return patches
 
 
 def _im2col_conv(
@@ -365,13 +413,16 @@ def _im2col_conv(
             xp, (0, *starts, 0), (b, *limits, xp.shape[-1]), (1, *strides, 1)
         )  # [b, *out, cin]
 
-    windows = [window_of(t) for t in taps]  # K x [b, *out, cin]
     contract = (((n + 1,), (0,)), ((), ()))  # the channel axis of [b, *out, c] with rows
-
     if groups == 1:
-        patches = windows[0] if num_taps == 1 else jnp.concatenate(windows, axis=-1)
+        if num_taps <= CONCAT_PATCHES_MAX_TAPS:
+            patches = jnp.concatenate([window_of(t) for t in taps], axis=-1)  # [b, *o, K*cin]
+        else:
+            patches = _separable_patches(xp, window, live, rhs_dilation, strides, out_spatial)
         kmat = kernel.reshape(num_taps * cin_g, cout)  # [K*cin, cout]
         return lax.dot_general(patches, kmat, contract, precision=precision)  # [b, *out, cout]
+
+    windows = [window_of(t) for t in taps]  # K x [b, *out, cin]
 
     if cin_g == 1:
         # Depthwise (channel multiplier m = cout / cin): K shifted multiply-adds.

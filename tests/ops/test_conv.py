@@ -183,9 +183,33 @@ def test_choose_impl():
     assert conv_ops.choose_impl(*large, backend="cpu") == "xla"
     assert conv_ops.choose_impl((8, 56, 56, 64), (1, 1, 64, 256), backend="cpu") == "im2col"
     assert conv_ops.choose_impl((8, 56, 56, 64), (3, 3, 1, 64), 1, 1, 64, "cpu") == "im2col"
-    # The output size decides: a stride-2 conv from 8x8 to 4x4 is tiny.
-    assert conv_ops.choose_impl((8, 8, 8, 256), (3, 3, 256, 512), 2, backend="cpu") == "im2col"
+    # The output size decides, with a larger limit for strided convs.
+    assert conv_ops.choose_impl((8, 3, 3, 512), (3, 3, 512, 512), backend="cpu") == "im2col"
+    assert conv_ops.choose_impl((8, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "xla"
+    assert conv_ops.choose_impl((8, 16, 16, 64), (3, 3, 64, 128), 2, backend="cpu") == "im2col"
+    assert conv_ops.choose_impl((8, 32, 32, 64), (3, 3, 64, 128), 2, backend="cpu") == "xla"
     assert conv_ops.choose_transpose_impl("cpu") == "im2col"
+
+
+def test_choose_batch_chunk():
+    assert conv_ops.choose_batch_chunk((128, 32, 32, 64), (128, 32, 32, 64), 4, "gpu") is None
+    # ~1 MiB a chunk (4 images of 256 KiB), but at most CPU_XLA_MAX_CHUNKS chunks.
+    chunk = conv_ops.choose_batch_chunk((128, 32, 32, 64), (128, 32, 32, 64), 4, "cpu")
+    assert chunk == 128 // conv_ops.CPU_XLA_MAX_CHUNKS
+    assert conv_ops.choose_batch_chunk((64, 8, 8, 64), (64, 8, 8, 128), 4, "cpu") == 32
+    assert conv_ops.choose_batch_chunk((8, 8, 8, 64), (8, 8, 8, 128), 4, "cpu") is None
+
+
+def test_batch_chunked_xla_matches_xla():
+    x, w = _arrays((7, 5, 4, 3), (3, 3, 3, 4))
+    # 7 images in chunks of 3: contiguous chunks 3, 3, 1 (no chunk count in 3..6 divides 7);
+    # 6 images in chunks of 4: 2 strided chunks of 3 (images 0, 2, 4 and 1, 3, 5).
+    fns = [
+        functools.partial(conv_ops.conv_general, strides=2, impl="xla", batch_chunk=c)
+        for c in (None, 3, 4)
+    ]
+    _assert_close(_value_and_grads(fns, x, w))
+    _assert_close(_value_and_grads(fns, x[:6], w))
 
 
 def test_bad_arguments_raise():
@@ -230,15 +254,14 @@ def _check_drop_in(reference_cls, cls, config, x):
     @jax.jit
     def run(x):
         expected, variables = reference_cls(**config).init_with_output(key, x)
-        # init runs the forward pass: every impl must create the same variables.
-        inits = [cls(**config, impl=impl).init(key, x) for impl in IMPLS]
+        init = cls(**config).init(key, x)  # the impl does not change the variables
         outs = [cls(**config, impl=impl).apply(variables, x) for impl in IMPLS]
-        return variables, expected, inits, outs
+        return variables, expected, init, outs
 
-    variables, expected, inits, outs = run(x)
+    variables, expected, init, outs = run(x)
+    _same_tree(init, variables)
     tol = 1e-2 if config.get("dtype") == jnp.bfloat16 else 1e-5
-    for init, y in zip(inits, outs, strict=True):
-        _same_tree(init, variables)
+    for y in outs:
         assert y.shape == expected.shape and y.dtype == expected.dtype
         np.testing.assert_allclose(
             np.asarray(y, np.float32), np.asarray(expected, np.float32), rtol=tol, atol=tol
@@ -273,6 +296,12 @@ def test_layers_conv_is_a_drop_in_nn_conv(config):
 def test_layers_conv_transpose_is_a_drop_in_nn_conv_transpose(config):
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)), jnp.float32)
     _check_drop_in(nn.ConvTranspose, layers.ConvTranspose, config, x)
+
+
+def test_layers_conv_1d_causal():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 9, 3)), jnp.float32)
+    config = dict(features=4, kernel_size=3, kernel_dilation=2, padding="CAUSAL")
+    _check_drop_in(nn.Conv, layers.Conv, config, x)
 
 
 def test_layers_conv_extra_batch_dims():
