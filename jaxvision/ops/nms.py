@@ -1,0 +1,237 @@
+"""Greedy non-maximum suppression inside jit: static output size, no host round trip.
+
+The greedy loop is a ``lax.while_loop`` of at most ``max_outputs`` steps. Each step takes the
+highest remaining score (ties: the lowest index), records it, and removes every remaining box
+whose IoU with it is > ``iou_threshold`` (in class-aware NMS, only boxes of its class). The
+loop stops early once nothing remains. Each step costs O(n): no n x n IoU matrix is built, so
+10,000 candidates are cheap, and the result equals torchvision's ``nms`` / ``batched_nms``
+truncated to ``max_outputs``.
+
+Outputs have the static size ``max_outputs``: kept indices in selection order (score
+descending), then padding (index 0, ``valid`` False). All functions handle one image; batch
+them with ``jax.vmap`` (the loop then runs until every image is done).
+
+Example:
+  >>> boxes = jnp.array([[0.0, 0.0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]])
+  >>> nms(boxes, jnp.array([0.9, 0.8, 0.7]), iou_threshold=0.5, max_outputs=4)
+  (Array([0, 2, 0, 0], dtype=int32), Array([ True,  True, False, False], dtype=bool))
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxvision.ops import boxes as box_ops
+
+# Score of a removed (suppressed, selected or below-threshold) candidate.
+_REMOVED = -math.inf
+
+
+def _check_inputs(boxes: jax.Array, scores: jax.Array, max_outputs: int) -> None:
+    if boxes.ndim != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must be [n, 4], got {boxes.shape}")
+    if scores.shape != boxes.shape[:1]:
+        raise ValueError(f"scores must be [n] for boxes {boxes.shape}, got {scores.shape}")
+    if max_outputs < 0:
+        raise ValueError(f"max_outputs must be >= 0, got {max_outputs}")
+
+
+def _greedy_nms(
+    boxes: jax.Array,
+    scores: jax.Array,
+    classes: jax.Array | None,
+    iou_threshold: float,
+    max_outputs: int,
+    score_threshold: float,
+) -> tuple[jax.Array, jax.Array]:
+    """The shared loop; ``classes`` None for class-agnostic NMS."""
+    boxes = jnp.asarray(boxes)
+    scores = jnp.asarray(scores)
+    _check_inputs(boxes, scores, max_outputs)
+    n = boxes.shape[0]
+    if n == 0 or max_outputs == 0:
+        return jnp.zeros((max_outputs,), jnp.int32), jnp.zeros((max_outputs,), bool)
+    compute_dtype = jnp.promote_types(scores.dtype, jnp.float32)
+    # NaN scores fail the comparison and are removed.
+    remaining = jnp.where(scores > score_threshold, scores, _REMOVED).astype(compute_dtype)  # [n]
+
+    def cond(state):
+        step, remaining, _, _ = state
+        return (step < max_outputs) & (jnp.max(remaining) > _REMOVED)
+
+    def body(state):
+        step, remaining, indices, valid = state
+        best = jnp.argmax(remaining).astype(jnp.int32)  # [] first of ties: lowest index
+        overlap = box_ops.iou(boxes, boxes[best])  # [n]
+        suppress = overlap > iou_threshold  # [n]
+        if classes is not None:
+            suppress = suppress & (classes == classes[best])
+        remaining = jnp.where(suppress, _REMOVED, remaining).at[best].set(_REMOVED)  # [n]
+        return step + 1, remaining, indices.at[step].set(best), valid.at[step].set(True)
+
+    state = (
+        jnp.int32(0),
+        remaining,
+        jnp.zeros((max_outputs,), jnp.int32),
+        jnp.zeros((max_outputs,), bool),
+    )
+    _, _, indices, valid = lax.while_loop(cond, body, state)
+    return indices, valid
+
+
+def nms(
+    boxes: jax.Array,
+    scores: jax.Array,
+    *,
+    iou_threshold: float,
+    max_outputs: int,
+    score_threshold: float = -math.inf,
+) -> tuple[jax.Array, jax.Array]:
+    """Class-agnostic greedy NMS with a static output size.
+
+    Args:
+      boxes: [n, 4] xyxy boxes.
+      scores: [n] scores; candidates need ``score > score_threshold`` (so with the default
+        threshold, -inf and NaN scores are dropped).
+      iou_threshold: a kept box removes the remaining boxes whose IoU with it is > this.
+      max_outputs: static number of outputs.
+      score_threshold: candidates at or below it are dropped before NMS.
+
+    Returns:
+      (indices [max_outputs] int32 into ``boxes``, score descending, 0 where padded;
+      valid [max_outputs] bool).
+
+    Example:
+      >>> boxes = jnp.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+      >>> nms(boxes, jnp.array([0.5, 0.5]), iou_threshold=0.5, max_outputs=2)
+      (Array([0, 0], dtype=int32), Array([ True, False], dtype=bool))
+    """
+    return _greedy_nms(boxes, scores, None, iou_threshold, max_outputs, score_threshold)
+
+
+def batched_nms(
+    boxes: jax.Array,
+    scores: jax.Array,
+    classes: jax.Array,
+    *,
+    iou_threshold: float,
+    max_outputs: int,
+    score_threshold: float = -math.inf,
+) -> tuple[jax.Array, jax.Array]:
+    """Class-aware greedy NMS: boxes of different classes never suppress each other.
+
+    Equivalent to NMS per class followed by a merge by score (torchvision's ``batched_nms``),
+    computed in one loop that compares classes instead of offsetting coordinates.
+
+    Args:
+      boxes: [n, 4] xyxy boxes.
+      scores: [n] scores.
+      classes: [n] integer class ids.
+      iou_threshold: IoU above which a box of the same class is suppressed.
+      max_outputs: static number of outputs.
+      score_threshold: candidates at or below it are dropped before NMS.
+
+    Returns:
+      (indices [max_outputs] int32, score descending, 0 where padded; valid [max_outputs] bool).
+
+    Example:
+      >>> boxes = jnp.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+      >>> batched_nms(boxes, jnp.array([0.9, 0.8]), jnp.array([0, 1]),
+      ...             iou_threshold=0.5, max_outputs=2)
+      (Array([0, 1], dtype=int32), Array([ True,  True], dtype=bool))
+    """
+    classes = jnp.asarray(classes)
+    if classes.shape != jnp.shape(scores):
+        raise ValueError(f"classes must be [n] like scores, got {classes.shape}")
+    return _greedy_nms(boxes, scores, classes, iou_threshold, max_outputs, score_threshold)
+
+
+def multiclass_nms(
+    boxes: jax.Array,
+    scores: jax.Array,
+    *,
+    iou_threshold: float,
+    max_outputs: int,
+    score_threshold: float = 0.05,
+    pre_nms_top_k: int | None = 1000,
+) -> dict[str, jax.Array]:
+    """Post-processing of dense multi-label detectors (RetinaNet, FCOS): per-class NMS.
+
+    Every (box, class) pair is a candidate with score ``scores[i, c]``. The ``pre_nms_top_k``
+    best pairs (over all classes; ties: lower flat index ``i * c + class``) with score >
+    ``score_threshold`` go through class-aware NMS, and the ``max_outputs`` best survivors are
+    returned, sorted by score descending. One image; for a batch use
+    ``jax.vmap(functools.partial(multiclass_nms, iou_threshold=..., max_outputs=...))``.
+
+    Args:
+      boxes: [n, 4] xyxy boxes shared by all classes, or [n, c, 4] class-specific boxes.
+      scores: [n, c] per-class scores (e.g. sigmoid probabilities).
+      iou_threshold: IoU above which a box of the same class is suppressed.
+      max_outputs: static number of detections.
+      score_threshold: pairs at or below it are dropped.
+      pre_nms_top_k: number of best pairs kept before NMS (None: all n * c).
+
+    Returns:
+      dict with boxes [max_outputs, 4], scores [max_outputs], classes [max_outputs] int32,
+      valid [max_outputs] bool, num_valid [] int32; padded entries are all 0 (boxes, scores,
+      classes) with valid False.
+
+    Example:
+      >>> boxes = jnp.array([[0.0, 0.0, 1.0, 1.0]])
+      >>> out = multiclass_nms(boxes, jnp.array([[0.9, 0.3]]), iou_threshold=0.5,
+      ...                      max_outputs=3)
+      >>> out["classes"], out["valid"]
+      (Array([0, 1, 0], dtype=int32), Array([ True,  True, False], dtype=bool))
+    """
+    boxes = jnp.asarray(boxes)
+    scores = jnp.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be [n, c], got {scores.shape}")
+    n, c = scores.shape
+    if boxes.shape not in ((n, 4), (n, c, 4)):
+        raise ValueError(
+            f"boxes must be [n, 4] or [n, c, 4] for scores {scores.shape}: {boxes.shape}"
+        )
+    if pre_nms_top_k is not None and pre_nms_top_k <= 0:
+        raise ValueError(f"pre_nms_top_k must be > 0 or None, got {pre_nms_top_k}")
+    num_pairs = n * c
+    top_k = num_pairs if pre_nms_top_k is None else min(pre_nms_top_k, num_pairs)
+    flat_scores = scores.reshape(num_pairs)  # [n * c]
+    if top_k < num_pairs:
+        top_scores, top_pairs = lax.top_k(flat_scores, top_k)  # [k] each, ties: lower index
+    else:
+        top_scores, top_pairs = flat_scores, jnp.arange(num_pairs)  # [k] each
+    box_index = top_pairs // c  # [k]
+    top_classes = (top_pairs % c).astype(jnp.int32)  # [k]
+    if boxes.ndim == 3:
+        top_boxes = boxes[box_index, top_classes]  # [k, 4]
+    else:
+        top_boxes = boxes[box_index]  # [k, 4]
+
+    keep, valid = batched_nms(
+        top_boxes,
+        top_scores,
+        top_classes,
+        iou_threshold=iou_threshold,
+        max_outputs=max_outputs,
+        score_threshold=score_threshold,
+    )  # [max_outputs] each
+    if top_k == 0:
+        out_boxes = jnp.zeros((max_outputs, 4), boxes.dtype)
+        out_scores = jnp.zeros((max_outputs,), scores.dtype)
+        out_classes = jnp.zeros((max_outputs,), jnp.int32)
+    else:
+        out_boxes = jnp.where(valid[:, None], top_boxes[keep], 0)  # [max_outputs, 4]
+        out_scores = jnp.where(valid, top_scores[keep], 0)  # [max_outputs]
+        out_classes = jnp.where(valid, top_classes[keep], 0)  # [max_outputs]
+    return {
+        "boxes": out_boxes,
+        "scores": out_scores,
+        "classes": out_classes,
+        "valid": valid,
+        "num_valid": jnp.sum(valid, dtype=jnp.int32),
+    }

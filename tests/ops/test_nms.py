@@ -1,0 +1,256 @@
+"""Tests of jaxvision.ops.nms against a brute-force greedy NumPy reference."""
+
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxvision.ops import nms as nms_ops
+
+
+def ref_iou(a, b):
+    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    inter = iw * ih
+    area = lambda box: max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def ref_greedy_nms(boxes, scores, iou_threshold, score_threshold=-np.inf, classes=None):
+    """Textbook greedy NMS: visit by (score desc, index asc), keep unless a kept box of the same
+    class overlaps by IoU > threshold. Returns all kept indices in visiting order."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    kept = []
+    for i in order:
+        if not scores[i] > score_threshold:
+            continue
+        same_class = [k for k in kept if classes is None or classes[k] == classes[i]]
+        if all(ref_iou(boxes[i], boxes[k]) <= iou_threshold for k in same_class):
+            kept.append(i)
+    return kept
+
+
+def ref_iou_one_to_many(box, others):
+    """Vectorised IoU of one box with [k, 4] boxes (for the large case)."""
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    area = lambda b: (
+        np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    )
+    union = area(box) + area(others) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+
+
+def ref_greedy_nms_fast(boxes, scores, iou_threshold, max_outputs):
+    """The same greedy rule, vectorised over the kept boxes, stopping at max_outputs."""
+    boxes = np.asarray(boxes, np.float64)
+    kept = []
+    for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
+        if not kept or ref_iou_one_to_many(boxes[i], boxes[kept]).max() <= iou_threshold:
+            kept.append(i)
+            if len(kept) == max_outputs:
+                break
+    return kept
+
+
+def padded(kept, max_outputs):
+    kept = list(kept[:max_outputs])
+    valid = [True] * len(kept) + [False] * (max_outputs - len(kept))
+    return np.array(kept + [0] * (max_outputs - len(kept)), np.int32), np.array(valid)
+
+
+def clustered_boxes(rng, n, num_clusters=6, size=200.0):
+    """Boxes jittered around a few cluster boxes, scores on a coarse grid (ties)."""
+    centres = rng.uniform(20, size - 20, (num_clusters, 2))
+    sizes = rng.uniform(10, 60, (num_clusters, 2))
+    which = rng.integers(0, num_clusters, n)
+    c = centres[which] + rng.normal(0, 4, (n, 2))
+    wh = sizes[which] * rng.uniform(0.7, 1.3, (n, 2))
+    boxes = np.concatenate([c - wh / 2, c + wh / 2], 1).astype(np.float32)
+    scores = (rng.integers(0, 20, n) / 20).astype(np.float32)
+    return boxes, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("iou_threshold", [0.3, 0.6])
+def test_nms_matches_greedy_reference(seed, iou_threshold):
+    rng = np.random.default_rng(seed)
+    boxes, scores = clustered_boxes(rng, 120)
+    boxes[5] = boxes[3]  # exact duplicates with equal scores: the lower index wins
+    scores[5] = scores[3]
+    boxes[7] = [50, 50, 50, 80]  # degenerate: IoU 0 with everything
+    boxes[8] = [50, 50, 50, 80]
+    max_outputs = 40
+    fn = jax.jit(
+        functools.partial(nms_ops.nms, iou_threshold=iou_threshold, max_outputs=max_outputs)
+    )
+    indices, valid = fn(boxes, scores)
+    assert indices.shape == valid.shape == (max_outputs,) and indices.dtype == jnp.int32
+    kept = ref_greedy_nms(boxes.astype(np.float64), scores, iou_threshold)
+    ref_indices, ref_valid = padded(kept, max_outputs)
+    np.testing.assert_array_equal(np.asarray(valid), ref_valid)
+    np.testing.assert_array_equal(np.asarray(indices), ref_indices)
+    # Outputs are sorted by score.
+    kept_scores = scores[np.asarray(indices)[np.asarray(valid)]]
+    assert np.all(np.diff(kept_scores) <= 0)
+
+
+def test_nms_score_threshold_early_stop_and_edge_cases():
+    rng = np.random.default_rng(4)
+    boxes, scores = clustered_boxes(rng, 50)
+    max_outputs = 60  # more than the candidates
+    indices, valid = nms_ops.nms(
+        boxes, scores, iou_threshold=0.5, max_outputs=max_outputs, score_threshold=0.5
+    )
+    ref_indices, ref_valid = padded(ref_greedy_nms(boxes, scores, 0.5, 0.5), max_outputs)
+    np.testing.assert_array_equal(np.asarray(valid), ref_valid)
+    np.testing.assert_array_equal(np.asarray(indices), ref_indices)
+    assert not np.asarray(valid)[-1]  # padding is index 0, invalid
+    assert np.all(np.asarray(indices)[~np.asarray(valid)] == 0)
+    # Nothing above the threshold.
+    indices, valid = nms_ops.nms(
+        boxes, scores, iou_threshold=0.5, max_outputs=5, score_threshold=2.0
+    )
+    assert not np.asarray(valid).any() and np.all(np.asarray(indices) == 0)
+    # No candidates at all, and no outputs.
+    indices, valid = nms_ops.nms(
+        jnp.zeros((0, 4)), jnp.zeros((0,)), iou_threshold=0.5, max_outputs=3
+    )
+    assert indices.shape == (3,) and not np.asarray(valid).any()
+    indices, valid = nms_ops.nms(boxes, scores, iou_threshold=0.5, max_outputs=0)
+    assert indices.shape == (0,)
+    # NaN and -inf scores are never selected.
+    s = np.array([np.nan, -np.inf, 0.1], np.float32)
+    b = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]], np.float32)
+    indices, valid = nms_ops.nms(b, s, iou_threshold=0.5, max_outputs=3)
+    np.testing.assert_array_equal(np.asarray(valid), [True, False, False])
+    assert int(indices[0]) == 2
+    with pytest.raises(ValueError, match="scores"):
+        nms_ops.nms(b, s[:2], iou_threshold=0.5, max_outputs=3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batched_nms_matches_per_class_reference(seed):
+    rng = np.random.default_rng(10 + seed)
+    boxes, scores = clustered_boxes(rng, 150, num_clusters=4)
+    classes = rng.integers(0, 3, 150).astype(np.int32)
+    max_outputs = 50
+    indices, valid = jax.jit(
+        functools.partial(nms_ops.batched_nms, iou_threshold=0.5, max_outputs=max_outputs)
+    )(boxes, scores, classes)
+    # Per class NMS, then a merge by (score desc, index asc).
+    kept = []
+    for c in range(3):
+        members = np.flatnonzero(classes == c)
+        kept += [members[i] for i in ref_greedy_nms(boxes[members], scores[members], 0.5)]
+    kept.sort(key=lambda i: (-scores[i], i))
+    ref_indices, ref_valid = padded(kept, max_outputs)
+    np.testing.assert_array_equal(np.asarray(valid), ref_valid)
+    np.testing.assert_array_equal(np.asarray(indices), ref_indices)
+    # Same as the joint reference with class-aware suppression, and different boxes of
+    # different classes do not suppress each other where class-agnostic NMS would.
+    joint = padded(ref_greedy_nms(boxes, scores, 0.5, classes=classes), max_outputs)[0]
+    np.testing.assert_array_equal(np.asarray(indices), joint)
+    agnostic = nms_ops.nms(boxes, scores, iou_threshold=0.5, max_outputs=max_outputs)[1]
+    assert np.asarray(valid).sum() > np.asarray(agnostic).sum()
+
+
+def ref_multiclass_nms(boxes, scores, iou_threshold, max_outputs, score_threshold, top_k):
+    n, c = scores.shape
+    flat = scores.reshape(-1)
+    order = sorted(range(n * c), key=lambda p: (-flat[p], p))[:top_k]
+    cand = [p for p in order if flat[p] > score_threshold]
+    cand_boxes = [boxes[p // c] if boxes.ndim == 2 else boxes[p // c, p % c] for p in cand]
+    cand_classes = [p % c for p in cand]
+    cand_scores = [flat[p] for p in cand]
+    kept = ref_greedy_nms(cand_boxes, cand_scores, iou_threshold, classes=cand_classes)
+    kept = kept[:max_outputs]
+    out_boxes = np.zeros((max_outputs, 4), np.float32)
+    out_scores = np.zeros(max_outputs, np.float32)
+    out_classes = np.zeros(max_outputs, np.int32)
+    for k, i in enumerate(kept):
+        out_boxes[k], out_scores[k], out_classes[k] = cand_boxes[i], cand_scores[i], cand_classes[i]
+    return out_boxes, out_scores, out_classes, len(kept)
+
+
+@pytest.mark.parametrize("class_specific", [False, True])
+@pytest.mark.parametrize("top_k", [None, 60])
+def test_multiclass_nms_matches_reference(class_specific, top_k):
+    rng = np.random.default_rng(20)
+    n, c = 80, 4
+    boxes, _ = clustered_boxes(rng, n, num_clusters=5)
+    if class_specific:
+        boxes = boxes[:, None, :] + rng.normal(0, 3, (n, c, 4)).astype(np.float32)
+    scores = (rng.integers(0, 25, (n, c)) / 25).astype(np.float32)
+    max_outputs = 30
+    fn = functools.partial(
+        nms_ops.multiclass_nms,
+        iou_threshold=0.5,
+        max_outputs=max_outputs,
+        score_threshold=0.3,
+        pre_nms_top_k=top_k,
+    )
+    out = jax.jit(fn)(boxes, scores)
+    ref_boxes, ref_scores, ref_classes, ref_num = ref_multiclass_nms(
+        boxes, scores, 0.5, max_outputs, 0.3, n * c if top_k is None else top_k
+    )
+    assert int(out["num_valid"]) == ref_num
+    np.testing.assert_array_equal(np.asarray(out["valid"]), np.arange(max_outputs) < ref_num)
+    np.testing.assert_array_equal(np.asarray(out["classes"]), ref_classes)
+    np.testing.assert_array_equal(np.asarray(out["scores"]), ref_scores)
+    np.testing.assert_array_equal(np.asarray(out["boxes"]), ref_boxes)
+    assert np.all(np.diff(np.asarray(out["scores"])[:ref_num]) <= 0)
+
+
+def test_nms_10k_boxes_in_one_jitted_call():
+    rng = np.random.default_rng(30)
+    n = 10_000
+    boxes, scores = clustered_boxes(rng, n, num_clusters=400, size=2000.0)
+    scores = rng.random(n).astype(np.float32)
+    fn = jax.jit(functools.partial(nms_ops.nms, iou_threshold=0.5, max_outputs=200))
+    jaxpr_text = str(jax.make_jaxpr(fn)(boxes, scores))  # nested jaxprs included
+    assert "while[" in jaxpr_text
+    assert "callback" not in jaxpr_text
+    indices, valid = jax.block_until_ready(fn(boxes, scores))  # compile + run
+    start = time.perf_counter()
+    indices, valid = jax.block_until_ready(fn(boxes, scores))
+    elapsed = time.perf_counter() - start
+    assert indices.shape == valid.shape == (200,)
+    assert elapsed < 1.0, elapsed
+    # The same result as the reference.
+    kept = ref_greedy_nms_fast(boxes, scores, 0.5, max_outputs=200)
+    assert len(kept) == 200
+    np.testing.assert_array_equal(np.asarray(indices), kept)
+    assert np.asarray(valid).all()
+
+
+def test_vmap_equals_per_image_calls():
+    rng = np.random.default_rng(40)
+    batch, n, c = 3, 60, 3
+    data = [clustered_boxes(rng, n) for _ in range(batch)]
+    boxes = np.stack([d[0] for d in data])
+    scores = np.stack([d[1] for d in data])
+    scores[1] = -1.0  # an image without any candidate above the threshold
+    nms_fn = functools.partial(nms_ops.nms, iou_threshold=0.5, max_outputs=20, score_threshold=0.0)
+    indices, valid = jax.jit(jax.vmap(nms_fn))(boxes, scores)
+    single_fn = jax.jit(nms_fn)  # one compile for all images
+    for b in range(batch):
+        single = single_fn(boxes[b], scores[b])
+        np.testing.assert_array_equal(np.asarray(indices[b]), np.asarray(single[0]))
+        np.testing.assert_array_equal(np.asarray(valid[b]), np.asarray(single[1]))
+    assert not np.asarray(valid[1]).any()
+
+    class_scores = rng.random((batch, n, c)).astype(np.float32)
+    mc_fn = functools.partial(nms_ops.multiclass_nms, iou_threshold=0.5, max_outputs=15)
+    out = jax.jit(jax.vmap(mc_fn))(boxes, class_scores)
+    single_fn = jax.jit(mc_fn)
+    for b in range(batch):
+        single = single_fn(boxes[b], class_scores[b])
+        for key in ("boxes", "scores", "classes", "valid", "num_valid"):
+            np.testing.assert_array_equal(np.asarray(out[key][b]), np.asarray(single[key]), key)
