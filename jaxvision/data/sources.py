@@ -2,10 +2,18 @@
 
 Supported names:
   * any TFDS dataset prepared in the ArrayRecord format (``cifar10``, ``cifar100``,
-    ``imagenet2012`` ...), read through ``tfds.data_source`` with no TensorFlow;
+    ``imagenet2012``, ``coco/2017``, ``voc/2007`` ...), read with no TensorFlow: the
+    builder is restored from the prepared files (``dataset_info.json``), not from the
+    dataset's generation code, which for some datasets (coco) imports TensorFlow;
   * ``jaxvision_shapes/<config>``: the project's own procedural dataset, generated
     on first use (no download);
-  * ``image_folder``: ``data_dir/<split>/<class_name>/<image files>``.
+  * ``image_folder``: ``data_dir/<split>/<class_name>/<image files>``;
+  * ``coco_json``: a user's detection data in COCO format (see ``coco_json``);
+  * ``a+b``: the concatenation of datasets with the same classes, each opened with
+    the same split (``voc/2007+voc/2012``, split ``"train+validation"``).
+
+Class names come from the label feature wherever it lives: the top-level ``label``
+(classification) or ``objects/label`` (detection); datasets without labels have none.
 """
 
 from __future__ import annotations
@@ -14,12 +22,17 @@ import dataclasses
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxvision.data import image_folder
+from jaxvision.data import coco_json, image_folder
 
 IMAGE_FOLDER = "image_folder"
+COCO_JSON = "coco_json"
 SHAPES_PREFIX = "jaxvision_shapes"
+CONCAT_SEPARATOR = "+"
+# Where the class label feature may live in a TFDS FeaturesDict, tried in order.
+LABEL_FEATURE_PATHS = (("label",), ("objects", "label"))
 DEFAULT_DATA_DIR = os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
 
 
@@ -46,8 +59,72 @@ class DatasetMeta:
         return len(self.class_names)
 
 
+class ConcatSource:
+    """Random-access concatenation of sources (Grain's ``RandomAccessDataSource`` protocol).
+
+    Args:
+      sources: the sources, read one after the other.
+
+    Example:
+      >>> len(ConcatSource([[1, 2], [3]])), ConcatSource([[1, 2], [3]])[2]
+      (3, 3)
+    """
+
+    def __init__(self, sources: list[Any]):
+        self.sources = list(sources)
+        self.offsets = np.cumsum([0] + [len(s) for s in self.sources])  # [k + 1]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} examples")
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return self.sources[part][index - int(self.offsets[part])]
+
+    def __repr__(self) -> str:
+        return f"ConcatSource({self.sources!r})"
+
+
 def _data_dir(configured: str | None) -> str:
     return os.path.expanduser(configured) if configured else DEFAULT_DATA_DIR
+
+
+def class_names_of(features: Any) -> tuple[str, ...]:
+    """Label names of a TFDS FeaturesDict: ``label`` or ``objects/label``; () if neither.
+
+    Example:
+      >>> label = tfds.features.ClassLabel(names=["cat", "dog"])
+      >>> class_names_of(tfds.features.FeaturesDict(
+      ...     {"objects": tfds.features.Sequence({"label": label})}))
+      ('cat', 'dog')
+    """
+    for path in LABEL_FEATURE_PATHS:
+        feature = features
+        for key in path:
+            if not hasattr(feature, "keys") or key not in feature:
+                feature = None
+                break
+            feature = feature[key]
+        if feature is not None and hasattr(feature, "feature"):  # A Sequence of labels.
+            feature = feature.feature
+        if feature is not None and hasattr(feature, "names"):
+            return tuple(feature.names)
+    return ()
+
+
+def _tfds_builder(name: str, data_dir: str) -> Any:
+    """The builder of a prepared dataset: restored from its files, else from TFDS code."""
+    try:
+        return tfds.core.read_only_builder.builder_from_files(
+            name, data_dir=data_dir, file_format="array_record"
+        )
+    except Exception:  # Not prepared there, or no metadata files: try the generation code.
+        return tfds.builder(name, data_dir=data_dir, file_format="array_record")
 
 
 def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
@@ -55,10 +132,11 @@ def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
         from jaxvision.data.builders import shapes  # registers the builder with TFDS
 
         config = name.partition("/")[2] or "classification"
-        shapes.prepare_shapes(data_dir, config)
+        if config in {c.name for c in shapes.BUILDER_CONFIGS}:  # Variants are prepared by hand.
+            shapes.prepare_shapes(data_dir, config)
     try:
-        source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-        builder = tfds.builder(name, data_dir=data_dir)
+        builder = _tfds_builder(name, data_dir)
+        source = builder.as_data_source(split)
     except Exception as e:  # TFDS raises a different type for each way it is missing
         raise DatasetNotFoundError(
             f"dataset {name!r} (split {split!r}) is not prepared in data_dir={data_dir!r}. "
@@ -68,9 +146,26 @@ def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
             f"(imagenet2012 also needs the manual download in {data_dir}/downloads/manual), "
             "then copy the folder here or point --config.dataset.data_dir at it."
         ) from e
-    label = builder.info.features["label"]
-    meta = DatasetMeta(name=name, class_names=tuple(label.names), num_examples=len(source))
+    class_names = class_names_of(builder.info.features)
+    meta = DatasetMeta(name=name, class_names=class_names, num_examples=len(source))
     return source, meta
+
+
+def _open_concat(
+    name: str, split: str, data_dir: str | None, class_names: tuple[str, ...] | None
+) -> tuple[Any, DatasetMeta]:
+    parts = [p.strip() for p in name.split(CONCAT_SEPARATOR)]
+    if not all(parts):
+        raise ValueError(f"empty dataset name in {name!r}")
+    opened = [open_split(p, split, data_dir, class_names) for p in parts]
+    for part, (_, meta) in zip(parts[1:], opened[1:], strict=True):
+        if meta.class_names != opened[0][1].class_names:
+            raise ValueError(
+                f"cannot concatenate {name!r}: {part!r} has classes {meta.class_names}, "
+                f"{parts[0]!r} has {opened[0][1].class_names}"
+            )
+    source = ConcatSource([s for s, _ in opened])
+    return source, DatasetMeta(name, opened[0][1].class_names, len(source))
 
 
 def open_split(
@@ -79,25 +174,40 @@ def open_split(
     """Opens one split of a dataset.
 
     Args:
-      name: a TFDS name (``"cifar10"``, ``"jaxvision_shapes/classification"``) or
-        ``"image_folder"``.
-      split: split name, TFDS slicing allowed (``"train[:90%]"``).
-      data_dir: the TFDS data_dir, or the image folder root; None for the TFDS default.
-      class_names: for ``image_folder``, the class order to enforce (the train split's).
+      name: a TFDS name (``"cifar10"``, ``"coco/2017"``,
+        ``"jaxvision_shapes/classification"``), ``"image_folder"``, ``"coco_json"``, or
+        several names of datasets with the same classes joined by ``+``
+        (``"voc/2007+voc/2012"``), concatenated in that order.
+      split: split name, TFDS slicing allowed (``"train[:90%]"``); applied to each
+        name of a ``+`` concatenation.
+      data_dir: the TFDS data_dir, or the image folder / COCO root; None for the TFDS
+        default.
+      class_names: for ``image_folder`` and ``coco_json``, the class order to enforce
+        (the train split's).
 
     Returns:
       ``(source, meta)``: a random-access source whose items are feature dicts with
-      ``"image"`` (uint8 [H, W, 3]) and ``"label"``, and its ``DatasetMeta``.
+      ``"image"`` (uint8 [H, W, 3]) and the dataset's own features (``"label"`` for
+      classification, ``"objects"`` with ``bbox``/``label`` for detection), and its
+      ``DatasetMeta``.
 
     Raises:
       DatasetNotFoundError: the dataset is not prepared; the message names the
         data_dir and the command that prepares it.
+      ValueError: the datasets of a ``+`` concatenation have different classes.
 
     Example:
       >>> source, meta = open_split("jaxvision_shapes/classification", "test")
       >>> meta.num_classes
       8
     """
+    if CONCAT_SEPARATOR in name:
+        return _open_concat(name, split, data_dir, class_names)
+    if name == COCO_JSON:
+        if not data_dir:
+            raise ValueError("dataset coco_json needs --config.dataset.data_dir=PATH")
+        source = coco_json.CocoJsonSource(data_dir, split, class_names=class_names)
+        return source, DatasetMeta(name, source.class_names, len(source))
     if name == IMAGE_FOLDER:
         if not data_dir:
             raise ValueError("dataset image_folder needs --config.dataset.data_dir=PATH")

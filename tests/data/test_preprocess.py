@@ -328,3 +328,59 @@ def test_built_op_has_no_hidden_state():
     ]
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_flip_lr_moves_detection_features():
+    example = {
+        "image": _coords(4, 10),
+        "boxes": np.array([[0.0, 0.1, 0.5, 0.3], [0.25, 0.6, 1.0, 1.0]], np.float32),
+        "bbox": np.array([0.0, 0.0, 1.0, 0.2], np.float32),
+        "image_window": np.array([0.1, 0.2, 0.9, 0.6], np.float32),
+        "segmentation_mask": _coords(4, 10)[..., 1:2],
+    }
+    out = _apply(preprocess.build("flip_lr(1.0)"), **example)
+    np.testing.assert_allclose(out["boxes"], [[0.0, 0.7, 0.5, 0.9], [0.25, 0.0, 1.0, 0.4]])
+    np.testing.assert_allclose(out["bbox"], [0.0, 0.8, 1.0, 1.0])
+    np.testing.assert_allclose(out["image_window"], [0.1, 0.4, 0.9, 0.8])
+    assert out["segmentation_mask"][0, :, 0].tolist() == list(range(9, -1, -1))
+    kept = _apply(preprocess.build("flip_lr(0.0)"), **example)
+    np.testing.assert_array_equal(kept["boxes"], example["boxes"])
+
+
+def test_random_resized_crop_moves_boxes_with_the_window():
+    image = _noise(30, 40)
+    whole = {
+        "boxes": np.array([[0.0, 0.0, 1.0, 1.0]], np.float32),  # The whole image.
+        "labels": np.array([5], np.int32),
+        "box_ignore": np.array([False]),
+        "image_window": np.array([0, 0, 1, 1], np.float32),
+    }
+    for seed in range(6):
+        top, left, h, w = preprocess.sample_crop_window(np.random.default_rng(seed), 30, 40)
+        visible = h * w / (30 * 40)
+        out = _apply(preprocess.build("random_resized_crop(10)"), image, seed, **whole)
+        # The window says where the whole source image lies around the crop (unclipped).
+        np.testing.assert_allclose(
+            out["image_window"], [-top / h, -left / w, (30 - top) / h, (40 - left) / w], rtol=1e-5
+        )
+        kept = visible >= preprocess.MIN_VISIBLE_FRACTION
+        assert len(out["boxes"]) == len(out["labels"]) == int(kept)
+        assert int(out["num_dropped_boxes"]) == int(not kept)
+        # Without a visibility threshold the box is clipped to the whole crop.
+        spec = "random_resized_crop(10, min_visible=0.0)"
+        out = _apply(preprocess.build(spec), image, seed, **whole)
+        np.testing.assert_allclose(out["boxes"], [[0.0, 0.0, 1.0, 1.0]])
+        assert out["labels"].tolist() == [5]
+
+
+def test_crop_features_pads_outside_the_image():
+    image = np.full((4, 4, 3), 9, np.uint8)
+    out = preprocess.crop_features({"image": image}, -2, -1, 6, 6, fill=3)
+    assert out["image"].shape == (6, 6, 3)
+    assert (out["image"][2:6, 1:5] == 9).all()
+    assert (out["image"][:2] == 3).all() and (out["image"][:, 5] == 3).all()
+
+
+def test_min_visible_validated():
+    with pytest.raises(ValueError, match="min_visible"):
+        preprocess.random_resized_crop(8, min_visible=1.5)

@@ -153,3 +153,37 @@ def test_image_folder_needs_data_dir():
 def test_default_data_dir_used_without_data_dir():
     assert sources._data_dir(None) == sources.DEFAULT_DATA_DIR
     assert sources._data_dir("") == sources.DEFAULT_DATA_DIR
+
+
+def test_concat_source_indexing():
+    source = sources.ConcatSource([["a", "b"], [], ["c"]])
+    assert len(source) == 3
+    assert [source[i] for i in range(3)] == ["a", "b", "c"]
+    assert source[-1] == "c"
+    with pytest.raises(IndexError):
+        source[3]
+
+
+def test_class_names_from_top_level_or_objects_label():
+    label = tfds.features.ClassLabel(names=["x", "y", "z"])
+    classification = tfds.features.FeaturesDict({"image": tfds.features.Image(), "label": label})
+    detection = tfds.features.FeaturesDict(
+        {"objects": tfds.features.Sequence({"bbox": tfds.features.BBoxFeature(), "label": label})}
+    )
+    unlabelled = tfds.features.FeaturesDict({"image": tfds.features.Image()})
+    assert sources.class_names_of(classification) == ("x", "y", "z")
+    assert sources.class_names_of(detection) == ("x", "y", "z")
+    assert sources.class_names_of(unlabelled) == ()
+
+
+def test_image_folder_concatenation(tmp_path):
+    root = str(tmp_path / "folder")
+    _write_folder(root)
+    # The same folder twice: the split is applied to each part.
+    both, meta = open_split("image_folder+image_folder", "train", data_dir=root)
+    single, _ = open_split("image_folder", "train", data_dir=root)
+    assert len(both) == meta.num_examples == 2 * len(single)
+    assert meta.class_names == ("cat", "dog")
+    np.testing.assert_array_equal(both[len(single)]["image"], single[0]["image"])
+    with pytest.raises(ValueError, match="empty dataset name"):
+        open_split("image_folder+", "train", data_dir=root)
