@@ -79,6 +79,10 @@ DEFAULT_PIECEWISE_FACTOR = 0.1
 DEFAULT_GRAD_CLIP_NORM = 0.0
 DEFAULT_ACCUMULATION_STEPS = 1
 DEFAULT_LARS_TRUST_COEFFICIENT = 0.001
+# Dynamic loss scaling (float16 compute only; applied by the train step, see
+# `jaxvision.engine.loss_scale`, not by the transformation built here).
+DEFAULT_INITIAL_LOSS_SCALE = 2.0**15
+DEFAULT_LOSS_SCALE_PERIOD = 2000
 
 # Leaves with at most this many dimensions (biases, norm scales/offsets, scalars) are
 # excluded from weight decay by the "no_bias_no_norm" mask.
@@ -100,8 +104,9 @@ _FLOAT_KEYS = (
     "piecewise_factor",
     "grad_clip_norm",
     "lars_trust_coefficient",
+    "initial_loss_scale",
 )
-_INT_KEYS = ("warmup_steps", "accumulation_steps")
+_INT_KEYS = ("warmup_steps", "accumulation_steps", "loss_scale_period")
 _UNIT_INTERVAL_KEYS = ("momentum", "b1", "b2")  # must lie in [0, 1)
 _NON_NEGATIVE_KEYS = (
     "learning_rate",
@@ -110,7 +115,12 @@ _NON_NEGATIVE_KEYS = (
     "end_learning_rate_factor",
     "grad_clip_norm",
 )
-_POSITIVE_KEYS = ("piecewise_factor", "lars_trust_coefficient")
+_POSITIVE_KEYS = (
+    "piecewise_factor",
+    "lars_trust_coefficient",
+    "initial_loss_scale",
+    "loss_scale_period",
+)
 
 ConfigLike = ml_collections.ConfigDict | Mapping[str, Any]
 
@@ -139,6 +149,10 @@ def default_config() -> ml_collections.ConfigDict:
         accumulation_steps: gradients of this many micro-steps are averaged before one
             optimizer update (``optax.MultiSteps``); 1 turns it off.
         lars_trust_coefficient: LARS trust coefficient.
+        initial_loss_scale: first dynamic loss scale of a float16 run (``model.dtype``);
+            unused otherwise. Applied by the train step (``jaxvision.engine.loss_scale``).
+        loss_scale_period: finite-gradient steps in a row after which the loss scale
+            doubles (it halves, and the update is skipped, on a non-finite gradient).
 
     Returns:
         A fresh, unlocked ``ml_collections.ConfigDict``.
@@ -166,6 +180,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.grad_clip_norm = DEFAULT_GRAD_CLIP_NORM
     config.accumulation_steps = DEFAULT_ACCUMULATION_STEPS
     config.lars_trust_coefficient = DEFAULT_LARS_TRUST_COEFFICIENT
+    config.initial_loss_scale = DEFAULT_INITIAL_LOSS_SCALE
+    config.loss_scale_period = DEFAULT_LOSS_SCALE_PERIOD
     return config
 
 

@@ -18,8 +18,9 @@ from tqdm import tqdm
 
 from jaxvision import optim, tasks
 from jaxvision.data import pipeline, sources
+from jaxvision.engine import loss_scale, steps, train_state
 from jaxvision.engine import mesh as mesh_lib
-from jaxvision.engine import steps, train_state
+from jaxvision.engine import sharding as sharding_lib
 from jaxvision.engine.checkpoint import Checkpointer
 from jaxvision.engine.metric_writer import MetricWriter
 from jaxvision.engine.preemption import Preempted, PreemptionGuard
@@ -77,12 +78,21 @@ def build_task(
 
 
 def init_state(setup: Setup, sample_batch: Any, rng: jax.Array) -> TrainState:
-    """A replicated step-0 ``TrainState``, initialised under ``jit``."""
+    """The step-0 ``TrainState``, initialised under ``jit`` straight into its shardings.
+
+    The shardings follow ``config.sharding`` (``jaxvision.engine.sharding``: replicated, or
+    FSDP over ``data``), computed once from the abstract state; the train step and the
+    checkpoint restore take them from the returned state. A float16 model gets a loss
+    scale (``jaxvision.engine.loss_scale.from_config``).
+    """
 
     def init(rng, batch):
-        return train_state.create(setup.task.init_variables(rng, batch), setup.tx)
+        variables = setup.task.init_variables(rng, batch)
+        return train_state.create(variables, setup.tx, loss_scale.from_config(setup.config))
 
-    return jax.jit(init, out_shardings=mesh_lib.replicated(setup.mesh))(rng, sample_batch)
+    abstract = jax.eval_shape(init, rng, sample_batch)
+    shardings = sharding_lib.from_config(abstract, setup.mesh, setup.config)
+    return jax.jit(init, out_shardings=shardings)(rng, sample_batch)
 
 
 def evaluate(
@@ -99,6 +109,8 @@ def evaluate(
       batch (or None when ``predict`` is None or the task draws none).
     """
     config = setup.config
+    # Eval and predict are compiled for replicated variables: gather FSDP shards once.
+    variables = sharding_lib.replicate(variables, setup.mesh)
     dataset, _ = pipeline.eval_dataset(
         eval_source,
         setup.task.eval_pp,
@@ -108,18 +120,33 @@ def evaluate(
         process_count=jax.process_count(),
         options=_loader_options(config),
     )
-    sums, picture = None, None
+    task = setup.task
+    sums, outputs, picture = None, [], None
     for local in dataset:
         batch = mesh_lib.global_batch(local, setup.mesh)
-        batch_sums = eval_step(variables, batch)
-        sums = batch_sums if sums is None else jax.tree.map(np.add, sums, batch_sums)
+        result = jax.device_get(eval_step(variables, batch))
+        if task.eval_mode == "outputs":
+            outputs.append(result)
+        else:
+            sums = result if sums is None else jax.tree.map(np.add, sums, result)
         if predict is not None and picture is None:
-            outputs = multihost_utils.process_allgather(
+            predicted = multihost_utils.process_allgather(
                 predict(variables, batch["image"]), tiled=True
             )
             full = multihost_utils.process_allgather(batch, tiled=True)
-            picture = setup.task.render_predictions(full, outputs)
-    return setup.task.summarize_eval(jax.device_get(sums)), picture
+            picture = task.render_predictions(full, predicted)
+    if task.eval_mode == "outputs":
+        return task.summarize_eval_outputs(_concat_real(outputs)), picture
+    return task.summarize_eval(sums), picture
+
+
+def _concat_real(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenates per-batch eval outputs and keeps the real (``mask == 1``) rows."""
+    joined = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+    if pipeline.MASK_KEY not in joined:
+        raise KeyError(f"eval_outputs must return the batch's {pipeline.MASK_KEY!r}")
+    real = joined[pipeline.MASK_KEY] > 0
+    return {k: v[real] for k, v in joined.items()}
 
 
 class _TrainLog:
@@ -234,7 +261,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     start = int(state.step)
 
     train_step = steps.compile_train_step(
-        task, tx, schedule, mesh, config.optimizer.accumulation_steps
+        task,
+        tx,
+        schedule,
+        mesh,
+        config.optimizer.accumulation_steps,
+        state_sharding=sharding_lib.shardings_of(state),
     )
     eval_step = steps.compile_eval_step(task, mesh)
     predict = steps.compile_predict(task, mesh)

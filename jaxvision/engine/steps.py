@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from jaxvision.engine import loss_scale
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine.train_state import TrainState
 from jaxvision.tasks.base import Batch, Metrics, Task
@@ -26,6 +28,11 @@ def train_step(
 ) -> tuple[TrainState, Metrics]:
     """One optimizer micro-step: ``(state, batch, rng) -> (state, metrics)``.
 
+    With a loss scale in the state (float16 compute), the scaled loss is
+    differentiated and the gradients unscaled; a step whose gradients are not all
+    finite leaves params, optimizer and model state unchanged (the step still
+    counts) and halves the scale (``jaxvision.engine.loss_scale``).
+
     Args:
       state: the current state.
       batch: a global batch (sharded over ``data``).
@@ -37,13 +44,28 @@ def train_step(
 
     Returns:
       The new state and scalar metrics: the task's, ``loss``, ``grad_norm`` and
-      ``learning_rate``.
+      ``learning_rate``; with loss scaling also ``loss_scale`` (the scale this step
+      used) and ``grads_finite`` (1 for an applied step, 0 for a skipped one).
     """
+    scaler = state.loss_scale
 
     def loss_fn(params):
         return task.loss(params, state.model_state, batch, rng)
 
-    (loss, (model_state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if scaler is None:
+        (loss, (model_state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
+    else:
+
+        def scaled_loss_fn(params):
+            loss, aux = loss_fn(params)
+            return scaler.scale_loss(loss), (loss, aux)
+
+        (_, (loss, (model_state, metrics))), scaled_grads = jax.value_and_grad(
+            scaled_loss_fn, has_aux=True
+        )(state.params)
+        grads = scaler.unscale(scaled_grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
@@ -52,8 +74,23 @@ def train_step(
         "grad_norm": optax.global_norm(grads),
         "learning_rate": schedule(state.step // accumulation_steps),
     }
+    new_scaler = None
+    if scaler is not None:
+        finite = loss_scale.all_finite(grads)
+        params, opt_state, model_state = loss_scale.select_tree(
+            finite,
+            (params, opt_state, model_state),
+            (state.params, state.opt_state, state.model_state),
+        )
+        new_scaler = scaler.adjust(finite)
+        metrics["loss_scale"] = scaler.scale
+        metrics["grads_finite"] = finite.astype(jnp.float32)
     new_state = state.replace(
-        step=state.step + 1, params=params, model_state=model_state, opt_state=opt_state
+        step=state.step + 1,
+        params=params,
+        model_state=model_state,
+        opt_state=opt_state,
+        loss_scale=new_scaler,
     )
     return new_state, metrics
 
@@ -64,9 +101,30 @@ def compile_train_step(
     schedule: optax.Schedule,
     mesh: Mesh,
     accumulation_steps: int = 1,
+    state_sharding: Any = None,
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]:
-    """``train_step`` under ``jax.jit``: state replicated and donated, batch sharded."""
+    """``train_step`` under ``jax.jit``: state donated, batch sharded over ``data``.
+
+    Args:
+      task: supplies the loss.
+      tx: the optimizer.
+      schedule: the learning-rate schedule.
+      mesh: the device mesh.
+      accumulation_steps: micro-steps per optimizer update.
+      state_sharding: the state's shardings, a pytree of ``NamedSharding`` (e.g.
+        ``jaxvision.engine.sharding.state_shardings``, or read off an initialised state
+        with ``sharding.shardings_of``); the new state comes back with the same ones.
+        None: replicated.
+
+    Returns:
+      The compiled ``(state, batch, rng) -> (state, metrics)``; metrics replicated.
+
+    Example:
+      >>> step = compile_train_step(task, tx, schedule, mesh, state_sharding=shardings_of(state))
+      >>> state, metrics = step(state, batch, rng)
+    """
     replicated = mesh_lib.replicated(mesh)
+    state_sharding = replicated if state_sharding is None else state_sharding
 
     def step(state, batch, rng):
         return train_step(
@@ -81,17 +139,22 @@ def compile_train_step(
 
     return jax.jit(
         step,
-        in_shardings=(replicated, mesh_lib.batch_sharding(mesh), replicated),
-        out_shardings=(replicated, replicated),
+        in_shardings=(state_sharding, mesh_lib.batch_sharding(mesh), replicated),
+        out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
 
 
 def compile_eval_step(task: Task, mesh: Mesh) -> Callable[[dict[str, Any], Batch], Metrics]:
-    """``task.eval_sums`` under ``jax.jit``: sums come back replicated."""
+    """The task's eval function under ``jax.jit``; its results come back replicated.
+
+    ``task.eval_sums`` (sums over the global batch) or, for ``eval_mode == "outputs"``,
+    ``task.eval_outputs`` (per-example rows of the global batch, on every host).
+    """
     replicated = mesh_lib.replicated(mesh)
+    fn = task.eval_outputs if task.eval_mode == "outputs" else task.eval_sums
     return jax.jit(
-        task.eval_sums,
+        fn,
         in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
         out_shardings=replicated,
     )

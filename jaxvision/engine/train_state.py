@@ -22,12 +22,16 @@ class TrainState:
       params: the ``"params"`` collection.
       model_state: every other mutable collection (e.g. ``{"batch_stats": ...}``).
       opt_state: the Optax optimizer state.
+      loss_scale: a ``jaxvision.engine.loss_scale.DynamicLossScale`` when the model
+        computes in float16, else None (no leaves: float32 / bfloat16 states and
+        their checkpoints hold only the four fields above).
     """
 
     step: jax.Array
     params: Any
     model_state: Any
     opt_state: Any
+    loss_scale: Any = None
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -35,12 +39,16 @@ class TrainState:
         return {"params": self.params, **self.model_state}
 
 
-def create(variables: dict[str, Any], tx: optax.GradientTransformation) -> TrainState:
+def create(
+    variables: dict[str, Any], tx: optax.GradientTransformation, loss_scale: Any = None
+) -> TrainState:
     """Builds a step-0 state from freshly initialised variables.
 
     Args:
       variables: ``model.init(...)`` output.
       tx: the optimizer from ``jaxvision.optim.make_optimizer``.
+      loss_scale: a ``DynamicLossScale`` (``jaxvision.engine.loss_scale.from_config``)
+        for float16 compute; None otherwise.
 
     Returns:
       The ``TrainState``.
@@ -55,4 +63,5 @@ def create(variables: dict[str, Any], tx: optax.GradientTransformation) -> Train
         params=params,
         model_state=variables,
         opt_state=tx.init(params),
+        loss_scale=loss_scale,
     )

@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.models import layers
+from jaxvision.ops import conv as conv_ops
 
 ModuleDef = Any
 
@@ -148,6 +149,13 @@ class BottleneckBlock(nn.Module):
         return self.act(y + residual)  # [b, h', w', 4f]
 
 
+def _accepts_impl(conv: ModuleDef) -> bool:
+    """Whether `conv` (a class or a functools.partial of one) is a `layers.Conv`."""
+    while isinstance(conv, functools.partial):
+        conv = conv.func
+    return isinstance(conv, type) and issubclass(conv, layers.Conv)
+
+
 def _is_batch_norm(norm: ModuleDef) -> bool:
     """Whether `norm` (a class or a functools.partial of one) is a BatchNorm."""
     while isinstance(norm, functools.partial):
@@ -174,6 +182,10 @@ class ResNet(nn.Module):
         `nn.Conv`'s parameters and results but picks its lowering by backend and
         shape (`jaxvision.ops.conv.choose_impl`): XLA's convolution on GPU/TPU, matrix
         products where XLA:CPU's convolution is slow (small feature maps).
+      conv_impl: the lowering of every conv, passed to `layers.Conv` as `impl`: "auto"
+        (per backend and shape), "xla" (`lax.conv_general_dilated`) or "im2col" (matrix
+        products). Anything but "auto" (which leaves `conv` as given) needs `conv` to be a
+        `layers.Conv`.
       norm: norm module class. A BatchNorm gets `use_running_average=not train`, `momentum`
         and `epsilon`; any other norm (e.g. `partial(nn.GroupNorm, num_groups=32)`) gets
         `epsilon` only. Both get the dtypes.
@@ -182,6 +194,9 @@ class ResNet(nn.Module):
       bn_epsilon: norm epsilon.
       zero_init_residual: start each block's last norm scale at zero (Goyal et al., 2017).
       features_only: return the stage outputs instead of the logits (no head parameters).
+      remat: recompute each block's activations in the backward pass (`nn.remat`, i.e.
+        `jax.checkpoint`) instead of keeping them: less memory, one more forward pass of
+        compute. Same parameters and results.
 
     Example:
       >>> model = ResNet50(num_classes=1000, dtype=jnp.bfloat16)
@@ -200,12 +215,14 @@ class ResNet(nn.Module):
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
     conv: ModuleDef = layers.Conv
+    conv_impl: str = "auto"
     norm: ModuleDef = nn.BatchNorm
     act: Callable = nn.relu
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     zero_init_residual: bool = False
     features_only: bool = False
+    remat: bool = False
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = True) -> jnp.ndarray | dict[str, jnp.ndarray]:
@@ -222,19 +239,31 @@ class ResNet(nn.Module):
           32 with the "imagenet" stem (1, 2, 4, 8 with "cifar"); e.g. "C5" [b, h/32, w/32, c5].
 
         Raises:
-          ValueError: for an unknown stem or an input that is not rank 4.
+          ValueError: for an unknown stem or conv_impl, a conv_impl other than "auto" with a
+            conv that is not a `layers.Conv`, or an input that is not rank 4.
         """
         if self.stem not in STEMS:
             raise ValueError(f"Unknown stem {self.stem!r}; valid stems: {', '.join(STEMS)}.")
+        if self.conv_impl not in conv_ops.IMPLS:
+            raise ValueError(
+                f"Unknown conv_impl {self.conv_impl!r}; valid: {', '.join(conv_ops.IMPLS)}."
+            )
         if x.ndim != 4:
             raise ValueError(f"ResNet expects NHWC images [b, h, w, c], got shape {x.shape}.")
 
+        # "auto" leaves `conv` as given (a partial may set its own impl).
+        conv_kwargs = {} if self.conv_impl == "auto" else {"impl": self.conv_impl}
+        if conv_kwargs and not _accepts_impl(self.conv):
+            raise ValueError(
+                f"conv_impl={self.conv_impl!r} needs conv=layers.Conv, got conv={self.conv!r}."
+            )
         conv = functools.partial(
             self.conv,
             use_bias=False,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             kernel_init=conv_kernel_init,
+            **conv_kwargs,
         )
         norm_kwargs = dict(epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
         if _is_batch_norm(self.norm):
@@ -250,10 +279,11 @@ class ResNet(nn.Module):
             x = conv(self.num_filters, (3, 3), 1, padding=_PAD_3X3, name="stem_conv")(x)
             x = self.act(norm(name="stem_norm")(x))  # [b, h, w, f]
 
+        block_cls = nn.remat(self.block_cls) if self.remat else self.block_cls
         features = {}
         for i, num_blocks in enumerate(self.stage_sizes):
             for j in range(num_blocks):
-                x = self.block_cls(
+                x = block_cls(
                     filters=self.num_filters * 2**i,
                     conv=conv,
                     norm=norm,

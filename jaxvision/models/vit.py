@@ -12,6 +12,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxvision.models import layers
+from jaxvision.ops import conv as conv_ops
+
 CLASSIFIERS = ("token", "gap")
 
 POSEMB_STDDEV = 0.02  # vit_jax's init of the learned position embeddings.
@@ -126,6 +129,8 @@ class ViT(nn.Module):
       dtype: compute dtype (e.g. jnp.bfloat16); the logits are float32 whatever it is.
       param_dtype: parameter dtype.
       remat: recompute each encoder block in the backward pass (`nn.remat`) to save memory.
+      conv_impl: lowering of the patch-embedding conv (`layers.Conv`'s `impl`): "auto"
+        (per backend and shape), "xla" or "im2col".
       head_zeroinit: start the head at zero (big_vision's default for training from scratch).
 
     Example:
@@ -151,6 +156,7 @@ class ViT(nn.Module):
     param_dtype: Any = jnp.float32
     remat: bool = False
     head_zeroinit: bool = True
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = True) -> jnp.ndarray:
@@ -164,12 +170,16 @@ class ViT(nn.Module):
           float32 logits, [b, num_classes].
 
         Raises:
-          ValueError: for an unknown classifier, an input that is not rank 4, or an image
-            size that the patch size does not divide.
+          ValueError: for an unknown classifier or conv_impl, an input that is not rank 4,
+            or an image size that the patch size does not divide.
         """
         if self.classifier not in CLASSIFIERS:
             raise ValueError(
                 f"Unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIFIERS)}."
+            )
+        if self.conv_impl not in conv_ops.IMPLS:
+            raise ValueError(
+                f"Unknown conv_impl {self.conv_impl!r}; valid: {', '.join(conv_ops.IMPLS)}."
             )
         if x.ndim != 4:
             raise ValueError(f"ViT expects NHWC images [b, h, w, c], got shape {x.shape}.")
@@ -180,13 +190,14 @@ class ViT(nn.Module):
         deterministic = not train
 
         x = jnp.asarray(x, self.dtype)  # [b, h, w, c]
-        x = nn.Conv(
+        x = layers.Conv(
             self.hidden_size,
             (p, p),
             strides=(p, p),
             padding="VALID",
             dtype=self.dtype,
             param_dtype=self.param_dtype,
+            impl=self.conv_impl,
             name="embedding",
         )(x)  # [b, h/p, w/p, d]
         x = jnp.reshape(x, (b, -1, self.hidden_size))  # [b, n, d]

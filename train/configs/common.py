@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from jaxvision import optim
+from jaxvision.engine import sharding
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -21,9 +22,22 @@ def base_config() -> ml_collections.ConfigDict:
       checkpoint_every: steps between checkpoints.
       keep_checkpoints: how many recent checkpoints to keep.
       label_smoothing: classification target smoothing.
-      model: ``name`` (``jaxvision.models.MODELS``), ``dtype`` of compute
-        (float32 / bfloat16) and ``kwargs`` passed to the model.
+      model: ``name`` (``jaxvision.models.MODELS``), ``dtype`` of compute and
+        ``kwargs`` passed to the model. ``dtype``: float32; bfloat16 (float32 master
+        weights, no loss scaling needed); float16 (float32 master weights and dynamic
+        loss scaling: ``optimizer.initial_loss_scale``, ``optimizer.loss_scale_period``;
+        the ``loss_scale`` metric is logged). ``kwargs`` here are ResNet's and ViT's:
+        ``conv_impl`` ("auto" | "xla" | "im2col": the lowering of every conv,
+        ``jaxvision.ops.conv``) and ``remat`` (recompute each block in the backward pass,
+        ``jax.checkpoint``: less activation memory, ~1/3 more compute). A config that
+        switches to another model family replaces ``model.kwargs`` with that family's.
       optimizer: see ``jaxvision.optim.default_config``.
+      sharding: how the train state (params, optimizer state, model state) lies on the
+        devices: "replicated" (data parallel) or "fsdp" (each leaf of at least
+        ``fsdp_min_size`` elements split over the ``data`` axis along its largest
+        divisible dimension; XLA gathers what each step needs). See
+        ``jaxvision.engine.sharding``.
+      fsdp_min_size: smallest leaf, in elements, that "fsdp" shards (default 2**16).
       dataset: ``name``, ``data_dir``, ``train_split``, ``eval_split``, the
         preprocessing specs ``train_pp`` / ``eval_pp`` (``jaxvision.data.preprocess``)
         and loader settings.
@@ -39,11 +53,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every = 500
     c.keep_checkpoints = 3
     c.label_smoothing = 0.0
+    c.sharding = sharding.DEFAULT_RULE
+    c.fsdp_min_size = sharding.DEFAULT_FSDP_MIN_SIZE
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "resnet18"
     c.model.dtype = "float32"
     c.model.kwargs = ml_collections.ConfigDict()
+    c.model.kwargs.conv_impl = "auto"
+    c.model.kwargs.remat = False
 
     c.optimizer = optim.default_config()
 

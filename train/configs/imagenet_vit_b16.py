@@ -14,7 +14,7 @@ def get_config():
     c = imagenet_resnet50.get_config()
     c.total_steps = EPOCHS * imagenet_resnet50.IMAGENET_TRAIN_EXAMPLES // c.batch_size
     c.model.name = "vit_b16"
-    c.model.kwargs = {"dropout_rate": 0.0, "remat": False}
+    c.model.kwargs = {"dropout_rate": 0.0, "remat": False, "conv_impl": "auto"}
     c.optimizer.name = "adamw"
     c.optimizer.learning_rate = 1e-3
     c.optimizer.b2 = 0.999
