@@ -1,22 +1,44 @@
 """Predicts with the latest checkpoint of a run: ``python -m train.predict --workdir=DIR IMAGE...``.
 
-For classification, prints the top-5 classes with their probabilities for each image.
+Classification: prints the top-5 classes with their probabilities for each image.
+Localization and detection: prints each detection (class, score, box in the image's own
+pixels) and writes, into ``--output_dir`` (default ``DIR/predict``), ``<name>.png`` (the
+image with its boxes, class names and scores drawn) and ``<name>.json`` (the detections).
+Every task also writes the JSON records when ``--output_dir`` is given.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import numpy as np
 from absl import app, flags, logging
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Where pictures and JSON go (default: WORKDIR/predict for detectors)."
+)
 flags.mark_flag_as_required("workdir")
+
+DEFAULT_OUTPUT_SUBDIR = "predict"
+
+
+def _print_record(path: str, record: dict) -> None:
+    print(f"{path}:")
+    for top in record.get("top5", []):
+        print(f"  {top['class_name']:<24s} {top['probability']:.4f}")
+    for det in record.get("detections", []):
+        box = ", ".join(f"{v:.1f}" for v in det["box"])
+        print(f"  {det['class_name']:<16s} {det['score']:.3f}  [{box}]")
+    if "detections" in record and not record["detections"]:
+        print("  (no detections)")
 
 
 def main(argv: list[str]) -> None:
-    images = argv[1:]
-    if not images:
+    paths = argv[1:]
+    if not paths:
         raise app.UsageError("usage: python -m train.predict --workdir=DIR IMAGE [IMAGE ...]")
     if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv):
         logging.set_verbosity(logging.WARNING)
@@ -24,15 +46,30 @@ def main(argv: list[str]) -> None:
 
     try:
         run = inference.load_run(_WORKDIR.value)
-        batch = np.stack([run.preprocess(inference.read_image(path)) for path in images])
+        images = [inference.read_image(path) for path in paths]
+        features = [run.preprocess_features(image) for image in images]
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
-    names = run.task.meta.class_names
-    outputs = run.predict(batch)
-    for i, path in enumerate(images):
-        print(f"{path}:")
-        for cls, prob in zip(outputs["classes"][i], outputs["probabilities"][i], strict=True):
-            print(f"  {names[int(cls)]:<24s} {float(prob):.4f}")
+    outputs = run.predict(np.stack([f["image"] for f in features]))
+    records = run.task.describe_predictions(images, features, outputs)
+
+    output_dir = _OUTPUT_DIR.value
+    draws = any("detections" in r for r in records)
+    if output_dir is None and draws:
+        output_dir = os.path.join(_WORKDIR.value, DEFAULT_OUTPUT_SUBDIR)
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    for path, image, record in zip(paths, images, records, strict=True):
+        _print_record(path, record)
+        if not output_dir:
+            continue
+        stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
+        with open(stem + ".json", "w") as f:
+            json.dump({"image": path, **record}, f, indent=2)
+        picture = run.task.draw_prediction(image, record)
+        if picture is not None:
+            picture.save(stem + ".png")
+            print(f"  -> {stem}.png, {stem}.json")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,15 @@ class LoadedRun:
     input_shape: tuple[int, int, int]
     predict_pp: str
 
+    def preprocess_features(self, image: np.ndarray) -> dict[str, Any]:
+        """An RGB uint8 image [h, w, 3] -> its preprocessed features (``image`` [h', w', 3]
+        and whatever the task's ops record, e.g. a detection's ``image_window``)."""
+        op = preprocess.build(self.predict_pp)
+        return op(self.task.predict_features(image), np.random.default_rng(0))
+
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """An RGB uint8 image [h, w, 3] -> the model's input [h', w', 3]."""
-        op = preprocess.build(self.predict_pp)
-        return op({"image": image}, np.random.default_rng(0))["image"]
+        return self.preprocess_features(image)["image"]
 
     def predict(self, images: np.ndarray) -> Any:
         """Task outputs for a batch of preprocessed uint8 images [b, h, w, 3]."""
@@ -97,9 +102,9 @@ def load_run(workdir: str) -> LoadedRun:
         checkpointer.close()
     if state is None:
         raise FileNotFoundError(f"no checkpoint in {workdir}/{loop.CHECKPOINT_DIR}")
-    resize = f"resize({input_shape[0]}, {input_shape[1]})"
-    predict_pp = "|".join(p for p in (task.eval_pp, resize) if p)
-    return LoadedRun(task, state.variables, int(state.step), input_shape, predict_pp)
+    return LoadedRun(
+        task, state.variables, int(state.step), input_shape, task.predict_pp(input_shape)
+    )
 
 
 def read_image(path: str) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -44,3 +46,21 @@ def masked_sums(values: dict[str, jax.Array], mask: jax.Array) -> dict[str, jax.
     sums = {name: jnp.sum(v.astype(jnp.float32) * mask) for name, v in values.items()}
     sums["count"] = jnp.sum(mask)
     return sums
+
+
+def means_from_sums(sums: dict[str, Any]) -> dict[str, float]:
+    """Per-example means from ``masked_sums`` accumulated over a split, plus ``num_examples``.
+
+    Raises:
+      ValueError: when the split had no (real) example.
+
+    Example:
+      >>> means_from_sums({"accuracy": 3.0, "count": 4.0})
+      {'accuracy': 0.75, 'num_examples': 4.0}
+    """
+    count = float(sums["count"])
+    if count == 0:
+        raise ValueError("the eval split has no examples")
+    out = {k: float(v) / count for k, v in sums.items() if k != "count"}
+    out["num_examples"] = count
+    return out

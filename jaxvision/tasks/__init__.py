@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from jaxvision.tasks.base import Task
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.retinanet import RetinaNetTask
+from jaxvision.tasks.yolo import YOLOTask
 
 TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
+    "localization": LocalizationTask,
+    "retinanet": RetinaNetTask,
+    "yolo": YOLOTask,
 }
 
 

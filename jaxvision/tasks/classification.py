@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxvision import models, visualization
 from jaxvision.losses.classification import softmax_cross_entropy
-from jaxvision.metrics.classification import masked_sums, topk_correct
+from jaxvision.metrics.classification import masked_sums, means_from_sums, topk_correct
 from jaxvision.ops.image import normalize
 from jaxvision.tasks.base import Batch, Metrics, Task
 
@@ -94,12 +94,7 @@ class ClassificationTask(Task):
         return masked_sums(values, batch["mask"])
 
     def summarize_eval(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
-        count = float(sums["count"])
-        if count == 0:
-            raise ValueError("the eval split has no examples")
-        out = {k: float(v) / count for k, v in sums.items() if k != "count"}
-        out["num_examples"] = count
-        return out
+        return means_from_sums(sums)
 
     def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
         """Top-5 classes and probabilities for uint8 images [b, h, w, 3]."""
@@ -107,6 +102,21 @@ class ClassificationTask(Task):
         probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [b, k]
         top_probs, top_classes = jax.lax.top_k(probs, min(TOP_K, probs.shape[-1]))  # [b, 5]
         return {"classes": top_classes, "probabilities": top_probs}
+
+    def describe_predictions(
+        self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
+    ) -> list[dict[str, Any]]:
+        """Each image's top-5: ``{"top5": [{"label", "class_name", "probability"}]}``."""
+        names = self.meta.class_names
+        return [
+            {
+                "top5": [
+                    {"label": int(c), "class_name": names[int(c)], "probability": float(p)}
+                    for c, p in zip(outputs["classes"][i], outputs["probabilities"][i], strict=True)
+                ]
+            }
+            for i in range(len(features))
+        ]
 
     def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
         names = self.meta.class_names

@@ -1,0 +1,169 @@
+"""Classification + localization: one object an image, its class and its box.
+
+Loss: softmax cross-entropy on the class, plus ``localization.l1_weight`` x L1 and
+``localization.giou_weight`` x GIoU loss on the normalised box (DETR's pair of box
+losses). Eval metrics: ``accuracy``, ``mean_iou`` (IoU of the predicted and true box),
+``correct_iou50`` (the fraction of images with the right class AND IoU >= 0.5, the
+ILSVRC localization criterion), ``loss``.
+
+Batches carry ``image``, ``label`` and ``bbox`` (normalised (ymin, xmin, ymax, xmax),
+TFDS's ``BBoxFeature``).
+
+Config keys (besides the engine's): ``model.dtype``, ``model.backbone``,
+``model.backbone_kwargs``, ``model.kwargs`` (``Localizer`` fields),
+``localization.l1_weight``, ``localization.giou_weight``, ``label_smoothing``.
+
+Example:
+  python -m train --config=train/configs/localization_small.py --workdir=/tmp/loc
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvision import visualization
+from jaxvision.losses import detection as det_losses
+from jaxvision.losses.classification import softmax_cross_entropy
+from jaxvision.metrics.classification import masked_sums, means_from_sums, topk_correct
+from jaxvision.models.localizer import Localizer
+from jaxvision.ops import boxes as box_ops
+from jaxvision.ops.image import normalize
+from jaxvision.tasks.base import Batch, Metrics, Task
+from jaxvision.tasks.classification import compute_dtype
+from jaxvision.tasks.detection import build_backbone
+
+# IoU at which a localization counts as correct (ILSVRC, PASCAL).
+CORRECT_IOU = 0.5
+NUM_PICTURE_IMAGES = 32
+
+
+class LocalizationTask(Task):
+    """Single-object classification and localization."""
+
+    train_keys = ("image", "label", "bbox")
+    eval_keys = ("image", "label", "bbox")
+
+    @property
+    def model(self) -> nn.Module:
+        cfg = self.config.model
+        return Localizer(build_backbone(cfg), num_classes=self.meta.num_classes, **cfg.kwargs)
+
+    def _apply(self, variables: dict[str, Any], images: jax.Array, train: bool, **kw) -> Any:
+        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
+        return self.model.apply(variables, x, train=train, **kw)
+
+    @staticmethod
+    def _pred_boxes(outputs: dict[str, jax.Array]) -> jax.Array:
+        """The model's normalised (cx, cy, w, h) -> normalised xyxy [b, 4]."""
+        return box_ops.convert_format(outputs["box"], "cxcywh", "xyxy")
+
+    @staticmethod
+    def _true_boxes(batch: Batch) -> jax.Array:
+        return box_ops.convert_format(batch["bbox"], "yxyx", "xyxy")  # [b, 4]
+
+    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
+        return self.model.init(rng, normalize(batch["image"]), train=False)
+
+    def loss(
+        self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, tuple[Any, Metrics]]:
+        del rng
+        cfg = self.config.localization
+        variables = {"params": params, **model_state}
+        outputs, new_state = self._apply(
+            variables, batch["image"], train=True, mutable=list(model_state)
+        )
+        pred, true = self._pred_boxes(outputs), self._true_boxes(batch)  # [b, 4]
+        cls_loss = jnp.mean(
+            softmax_cross_entropy(outputs["logits"], batch["label"], self.config.label_smoothing)
+        )
+        l1 = jnp.mean(jnp.sum(det_losses.l1_loss(pred, true), axis=-1))
+        giou = jnp.mean(det_losses.giou_loss(pred, true))
+        loss = cls_loss + cfg.l1_weight * l1 + cfg.giou_weight * giou
+        metrics = {
+            "cls_loss": cls_loss,
+            "l1_loss": l1,
+            "giou_loss": giou,
+            "accuracy": jnp.mean(topk_correct(outputs["logits"], batch["label"], 1)),
+        }
+        return loss, (new_state, metrics)
+
+    def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
+        outputs = self._apply(variables, batch["image"], train=False)
+        iou = box_ops.iou(self._pred_boxes(outputs), self._true_boxes(batch))  # [b]
+        correct = topk_correct(outputs["logits"], batch["label"], 1)  # [b]
+        values = {
+            "accuracy": correct,
+            "mean_iou": iou,
+            "correct_iou50": correct * (iou >= CORRECT_IOU),
+            "loss": softmax_cross_entropy(outputs["logits"], batch["label"]),
+        }
+        return masked_sums(values, batch["mask"])
+
+    def summarize_eval(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
+        return means_from_sums(sums)
+
+    def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
+        """Class, probability and box (xyxy pixels of the input) for uint8 images [b, h, w, 3]."""
+        outputs = self._apply(variables, images, train=False)
+        probs = jax.nn.softmax(outputs["logits"], axis=-1)  # [b, k]
+        h, w = images.shape[1:3]
+        return {
+            "classes": jnp.argmax(probs, axis=-1),  # [b]
+            "probabilities": jnp.max(probs, axis=-1),  # [b]
+            "boxes": box_ops.scale(self._pred_boxes(outputs), h, w),  # [b, 4]
+        }
+
+    def describe_predictions(
+        self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
+    ) -> list[dict[str, Any]]:
+        """Each image's class and box in its source pixels (``{"detections": [one]}``)."""
+        records = []
+        for i, (image, f) in enumerate(zip(images, features, strict=True)):
+            (h, w), (src_h, src_w) = f["image"].shape[:2], image.shape[:2]
+            factor = np.asarray([src_w / w, src_h / h, src_w / w, src_h / h], np.float32)
+            box = np.asarray(outputs["boxes"][i], np.float32) * factor  # [4]
+            records.append(
+                {
+                    "detections": visualization.detections_to_json(
+                        box[None],
+                        np.asarray([outputs["classes"][i]]),
+                        np.asarray([outputs["probabilities"][i]]),
+                        self.meta.class_names,
+                    )
+                }
+            )
+        return records
+
+    def draw_prediction(self, image: np.ndarray, record: dict[str, Any]) -> Any:
+        (det,) = record["detections"]
+        return visualization.draw_detections(
+            image,
+            np.asarray([det["box"]], np.float32),
+            np.asarray([det["label"]]),
+            np.asarray([det["score"]], np.float32),
+            self.meta.class_names,
+        )
+
+    def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
+        names = self.meta.class_names
+        n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
+        drawn, captions, correct = [], [], []
+        for i in range(n):
+            cls = int(outputs["classes"][i])
+            picture = visualization.draw_detections(
+                np.asarray(batch["image"][i]),
+                np.asarray(outputs["boxes"][i])[None],
+                np.asarray([cls]),
+                np.asarray(outputs["probabilities"][i])[None],
+                names,
+            )
+            drawn.append(np.asarray(picture.convert("RGB")))
+            captions.append(f"true: {names[int(batch['label'][i])]}")
+            correct.append(cls == int(batch["label"][i]))
+        return visualization.image_grid(np.stack(drawn), captions, correct)
