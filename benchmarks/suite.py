@@ -1,0 +1,515 @@
+"""The benchmark suite: every task model at its small and standard config, in one run.
+
+For each entry of `ENTRIES` (a config file from `train/configs/`, its overrides, a batch size
+and an image size) one child process builds the task exactly as `python -m train` does
+(`jaxvision.engine.loop.build_task` / `init_state`) and times, on a synthetic batch of the
+task's schema (`benchmarks.synthetic`: no dataset is read, no JPEG decoded):
+
+- training: `jaxvision.engine.steps.compile_train_step` (the task's loss, the config's
+  optimizer and schedule, state donated), steady-state images/s after compilation;
+- inference: `jaxvision.engine.steps.compile_predict` (the task's `predict`), images/s;
+- compile time (tracing + XLA compilation, `lower()` + `compile()`), XLA's memory analysis of
+  each executable, XLA's FLOP count of a train step (-> MFU where the device's peak is known,
+  `benchmarks.mfu`), and the child's peak RSS (one process per model).
+
+Where the entry names a PyTorch reference, a second child times the same architecture in
+plain `torch.nn` (`benchmarks.throughput.run_torch`: SGD-momentum cross-entropy training and
+the eval-mode forward + top-5, same batch, same image size), and the report gives the
+jaxvision / PyTorch ratio of each.
+
+Entries whose config file does not exist yet are reported as skipped, so a task's line can be
+added to `ENTRIES` before its config lands.
+
+Run:
+  python -m benchmarks.suite --json=/tmp/suite.json
+  python -m benchmarks.suite --only=demo_resnet_tiny,cifar10_resnet18 --json=/tmp/suite.json
+  python -m benchmarks.suite --smoke --json=/tmp/smoke.json  # the cheap entries, tiny batches
+  python -m benchmarks.suite --only=imagenet_resnet50 --dtype=bfloat16 --batch_size=256 \
+      --steps=20 --compare=none          # on a GPU (see benchmarks/gpu.sh)
+
+Output JSON: {"benchmark": "suite", "command", "smoke", "entries": [per entry: "name",
+"config", "size", "task", "status" ("ok" | "skipped" | "error"), "reason", "jax": {"train",
+"inference", ...}, "torch": {"train", "inference"} | null, "ratio_train",
+"ratio_inference"}], "machine", "load_average": {"start", "end"}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from benchmarks import throughput
+
+SMALL = "small"
+STANDARD = "standard"
+SHAPES_CLASSES = 8  # jaxvision_shapes: 8 shape classes
+CIFAR10_CLASSES = 10
+COCO_CLASSES = 80
+IMAGENET_CLASSES = 1000
+DTYPE_CHOICES = ("config", "float32", "bfloat16")
+COMPARE_CHOICES = ("torch", "none")
+# Smoke mode: a batch this large, this many timed steps, no warm-up, no PyTorch.
+SMOKE_BATCH_SIZE = 2
+SMOKE_STEPS = 1
+DEFAULT_WARMUP = 1
+JOB_MARKER = "SUITE_RESULT "
+ERROR_TAIL_LINES = 30
+REPO_ROOT = throughput.REPO_ROOT
+_NO_OVERRIDES: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One benchmarked model: a config file and how to time it.
+
+    Attributes:
+      name: unique name (`--only`).
+      config: the config file, relative to the repository root.
+      size: SMALL or STANDARD.
+      image_size: side of the (square) input images of the config's pipeline.
+      num_classes: classes of the dataset the config trains on.
+      batch_size: batch on the CPU.
+      accel_batch_size: batch on a GPU/TPU.
+      steps: timed steps on the CPU (an accelerator takes `--steps`).
+      overrides: dotted config keys -> values, applied after `get_config()`.
+      torch_ref: a key of `TORCH_REFERENCES`, or None when PyTorch has no such model here.
+      smoke: cheap enough for the smoke test (`tests/benchmarks/test_suite.py`).
+      smoke_image_size: image side in `--smoke` mode (None: `image_size`).
+    """
+
+    name: str
+    config: str
+    size: str
+    image_size: int
+    num_classes: int
+    batch_size: int
+    accel_batch_size: int
+    steps: int = 3
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    torch_ref: str | None = None
+    smoke: bool = False
+    smoke_image_size: int | None = None
+
+
+# PyTorch references: key -> the `model.name` prefix they cover (built by
+# `benchmarks.torch_models.torch_resnet(model.name, num_classes, stem)`).
+TORCH_REFERENCES = {"resnet": "resnet"}
+
+ENTRIES: tuple[Entry, ...] = (
+    # Classification.
+    Entry(
+        "demo_resnet_tiny",
+        "train/configs/demo.py",
+        SMALL,
+        32,
+        SHAPES_CLASSES,
+        128,
+        1024,
+        steps=5,
+        torch_ref="resnet",
+        smoke=True,
+    ),  # fmt: skip
+    Entry(
+        "cifar10_resnet18",
+        "train/configs/cifar10_resnet18.py",
+        STANDARD,
+        32,
+        CIFAR10_CLASSES,
+        64,
+        512,
+        torch_ref="resnet",
+        smoke_image_size=16,
+    ),  # fmt: skip
+    Entry(
+        "imagenet_resnet50",
+        "train/configs/imagenet_resnet50.py",
+        STANDARD,
+        224,
+        IMAGENET_CLASSES,
+        16,
+        256,
+        torch_ref="resnet",
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "imagenet_vit_b16",
+        "train/configs/imagenet_vit_b16.py",
+        STANDARD,
+        224,
+        IMAGENET_CLASSES,
+        8,
+        128,
+        smoke_image_size=32,
+    ),  # fmt: skip
+    # Localization and detection (built-in jaxvision_shapes datasets: 64 / 128 px).
+    Entry(
+        "localization_small",
+        "train/configs/localization_small.py",
+        SMALL,
+        64,
+        SHAPES_CLASSES,
+        32,
+        512,
+        smoke=True,
+    ),  # fmt: skip
+    Entry(
+        "retinanet_small",
+        "train/configs/retinanet_small.py",
+        SMALL,
+        128,
+        SHAPES_CLASSES,
+        8,
+        256,
+        smoke=True,
+    ),  # fmt: skip
+    Entry(
+        "yolo_small", "train/configs/yolo_small.py", SMALL, 128, SHAPES_CLASSES, 8, 256, smoke=True
+    ),  # fmt: skip
+    # COCO detectors (ResNet-50 FPN P3-P7) at 640 px.
+    Entry(
+        "retinanet_resnet50_coco",
+        "train/configs/retinanet_resnet50_coco.py",
+        STANDARD,
+        640,
+        COCO_CLASSES,
+        2,
+        32,
+        steps=2,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "yolo_resnet50_coco",
+        "train/configs/yolo_resnet50_coco.py",
+        STANDARD,
+        640,
+        COCO_CLASSES,
+        2,
+        32,
+        steps=2,
+        smoke_image_size=64,
+    ),  # fmt: skip
+)
+ENTRY_BY_NAME = {e.name: e for e in ENTRIES}
+
+
+# Configs. -------------------------------------------------------------------------------
+def load_config(path: str, overrides: Mapping[str, Any] = _NO_OVERRIDES) -> Any:
+    """`get_config()` of a config file, with dotted-key overrides applied.
+
+    Args:
+      path: the file, absolute or relative to the repository root.
+      overrides: e.g. `{"model.dtype": "float32"}`; every key must exist in the config.
+
+    Returns:
+      The `ml_collections.ConfigDict`.
+
+    Raises:
+      FileNotFoundError: no such file.
+      KeyError: an override names a key the config does not have.
+    """
+    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    if not file.is_file():
+        raise FileNotFoundError(f"config file {file} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_suite_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    if str(REPO_ROOT) not in sys.path:  # configs import `train.configs.common`
+        sys.path.insert(0, str(REPO_ROOT))
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    for key, value in overrides.items():
+        parent, _, leaf = key.rpartition(".")
+        node = config
+        for part in filter(None, parent.split(".")):
+            node = node[part]
+        if leaf not in node:
+            raise KeyError(f"override {key!r}: the config has no such key; has {sorted(node)}")
+        node[leaf] = value
+    return config
+
+
+def find_key(config: Any, key: str) -> Any:
+    """The value of `key` anywhere in a nested config (first found, depth first), or None."""
+    if not hasattr(config, "items"):
+        return None
+    for k, v in config.items():
+        if k == key:
+            return v
+        found = find_key(v, key)
+        if found is not None:
+            return found
+    return None
+
+
+def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
+    """What a child process needs to time `entry`: plain JSON, config re-read in the child.
+
+    Raises:
+      FileNotFoundError, KeyError: from `load_config`.
+    """
+    overrides = dict(entry.overrides)
+    if args.dtype != "config":
+        overrides["model.dtype"] = args.dtype
+    config = load_config(entry.config, overrides)  # validates the file and the overrides
+    image_size = entry.image_size
+    cpu_batch, accel_batch, steps, warmup = (
+        entry.batch_size,
+        entry.accel_batch_size,
+        entry.steps,
+        args.warmup,
+    )
+    if args.smoke:
+        image_size = entry.smoke_image_size or entry.image_size
+        cpu_batch = accel_batch = SMOKE_BATCH_SIZE
+        steps, warmup = SMOKE_STEPS, 0
+    if args.batch_size is not None:
+        cpu_batch = accel_batch = args.batch_size
+    if args.steps is not None:
+        steps = args.steps
+    if args.image_size is not None:
+        image_size = args.image_size
+    kwargs = config.model.get("kwargs", {})
+    return {
+        "name": entry.name,
+        "config": entry.config,
+        "overrides": overrides,
+        "task": config.task,
+        "model": config.model.name,
+        "dtype": config.model.dtype,
+        "stem": kwargs.get("stem", None),
+        "num_classes": entry.num_classes,
+        "max_boxes": find_key(config, "max_boxes"),
+        "image_size": image_size,
+        "cpu_batch_size": cpu_batch,
+        "accel_batch_size": accel_batch,
+        "steps": steps,
+        "warmup": warmup,
+        "peak_flops": args.peak_flops,
+        "torch_ref": entry.torch_ref,
+    }
+
+
+# Children. ------------------------------------------------------------------------------
+def run_child(framework: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Times `job` with one framework in a fresh Python process; returns its record.
+
+    Raises:
+      RuntimeError: the child failed; the message quotes its stderr's tail.
+    """
+    argv = [sys.executable, "-m", "benchmarks.suite", f"--child={framework}"]
+    argv += ["--job", json.dumps(job)]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JOB_MARKER)]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.splitlines()[-ERROR_TAIL_LINES:])
+        raise RuntimeError(f"{framework} child failed (exit {proc.returncode}):\n{tail}")
+    return json.loads(lines[-1].removeprefix(JOB_MARKER))
+
+
+def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
+    """The PyTorch reference: `throughput.run_torch`, train then inference, in this process."""
+    threads = os.cpu_count() or 1
+    records = {}
+    for mode in ("train", "inference"):
+        ns = argparse.Namespace(
+            model=job["model"],
+            num_classes=job["num_classes"],
+            stem=job["stem"] or "imagenet",
+            batch_size=job["cpu_batch_size"],
+            image_size=job["image_size"],
+            dtype=job["dtype"],
+            inference=mode == "inference",
+            torch_channels_last=False,
+            threads=threads,
+            steps=job["steps"],
+            warmup=job["warmup"],
+        )
+        records[mode] = throughput.run_torch(ns)
+    return records
+
+
+def _ratio(jax_rec: dict | None, torch_rec: dict | None, mode: str) -> float | None:
+    if not jax_rec or not torch_rec:
+        return None
+    return jax_rec[mode]["images_per_s"] / torch_rec[mode]["images_per_s"]
+
+
+def run_entry(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
+    """Benchmarks one entry (JAX child, then PyTorch child); never raises for a failed child."""
+    record: dict[str, Any] = {
+        "name": entry.name,
+        "config": entry.config,
+        "size": entry.size,
+        "status": "ok",
+        "reason": None,
+        "jax": None,
+        "torch": None,
+        "ratio_train": None,
+        "ratio_inference": None,
+    }
+    try:
+        job = make_job(entry, args)
+    except FileNotFoundError as e:
+        return {**record, "status": "skipped", "reason": str(e)}
+    record.update(task=job["task"], model=job["model"], dtype=job["dtype"], job=job)
+    start = time.perf_counter()
+    try:
+        record["jax"] = run_child(throughput.JAX, job)
+    except RuntimeError as e:
+        return {**record, "status": "error", "reason": str(e)}
+    finally:
+        record["jax_wall_s"] = time.perf_counter() - start
+    wants_torch = args.compare == "torch" and not args.smoke and entry.torch_ref is not None
+    if wants_torch and record["jax"]["backend"] != "cpu":
+        record["reason"] = "PyTorch reference skipped: it runs on the CPU only"
+    elif wants_torch:
+        try:
+            record["torch"] = run_child(throughput.TORCH, job)
+        except RuntimeError as e:
+            record["reason"] = str(e)
+    record["ratio_train"] = _ratio(record["jax"], record["torch"], "train")
+    record["ratio_inference"] = _ratio(record["jax"], record["torch"], "inference")
+    return record
+
+
+# Report. --------------------------------------------------------------------------------
+def _fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+TABLE_HEADER = (
+    "| entry | size | task / model | input | batch | train img/s jax / torch (ratio) "
+    "| inference img/s jax / torch (ratio) | compile s (train + predict) | peak RSS MiB "
+    "| XLA train temp MiB |\n" + "|---" * 10 + "|"
+)
+
+
+def table_row(rec: dict[str, Any]) -> str:
+    """One markdown row of a suite entry record."""
+    if rec["status"] != "ok":
+        reason = (rec["reason"] or "").splitlines()[0][:80]
+        return f"| {rec['name']} | {rec['size']} | {rec['status']}: {reason} |" + " |" * 7
+    j, t = rec["jax"], rec["torch"] or {}
+    cells = []
+    for mode, ratio in (("train", rec["ratio_train"]), ("inference", rec["ratio_inference"])):
+        torch_ips = t.get(mode, {}).get("images_per_s")
+        cells.append(
+            f"{_fmt(j[mode]['images_per_s'])} / {_fmt(torch_ips)} ({_fmt(ratio, '.2f', 'x')})"
+        )
+    compile_s = j["train"]["compile_time_s"] + j["inference"]["compile_time_s"]
+    memory = j["train"].get("xla_memory") or {}
+    temp = memory.get("temp_mib")
+    return (
+        f"| {rec['name']} | {rec['size']} | {rec['task']} / {rec['model']} {rec['dtype']} "
+        f"| {j['image_size']} px | {j['batch_size']} | {cells[0]} | {cells[1]} "
+        f"| {compile_s:.1f} | {j['peak_rss_mib']:.0f} | {_fmt(temp, '.0f')} |"
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parses the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.suite",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--json", default=None, help="write the report here")
+    parser.add_argument("--only", default=None, help="comma-separated entry names")
+    parser.add_argument("--smoke", action="store_true", help="tiny batch, 1 step, no torch")
+    parser.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default="config", help="compute dtype override"
+    )
+    parser.add_argument("--batch_size", type=int, default=None, help="override every entry's")
+    parser.add_argument("--image_size", type=int, default=None, help="override every entry's")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (entry's default)")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed steps")
+    parser.add_argument("--compare", choices=COMPARE_CHOICES, default="torch")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="entries benchmarked at once; above 1 the timings interfere (smoke tests only)",
+    )
+    parser.add_argument(
+        "--peak_flops", type=float, default=None, help="device peak FLOP/s for MFU (default: table)"
+    )
+    parser.add_argument("--child", choices=throughput.FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--job", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    for name in ("batch_size", "image_size", "steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    if args.only:
+        unknown = sorted(set(args.only.split(",")) - set(ENTRY_BY_NAME))
+        if unknown:
+            parser.error(f"unknown entries {unknown}; valid: {sorted(ENTRY_BY_NAME)}")
+    return args
+
+
+def selected_entries(args: argparse.Namespace) -> list[Entry]:
+    """The entries `--only` names (in table order); else all, or with `--smoke` the cheap ones."""
+    if not args.only:
+        return [e for e in ENTRIES if e.smoke or not args.smoke]
+    names = set(args.only.split(","))
+    return [e for e in ENTRIES if e.name in names]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Runs the suite (or, with the internal `--child`, one job); returns the report.
+
+    Example:
+      >>> report = main(["--smoke", "--only=demo_resnet_tiny"])
+      >>> report["entries"][0]["jax"]["train"]["images_per_s"] > 0
+      True
+    """
+    args = parse_args(argv)
+    if args.child is not None:
+        job = json.loads(args.job)
+        if args.child == throughput.JAX:
+            from benchmarks import suite_jax
+
+            record = suite_jax.run(job)
+        else:
+            record = _torch_child(job)
+        print(JOB_MARKER + json.dumps(record), flush=True)
+        return record
+
+    load_start = os.getloadavg()
+    print(TABLE_HEADER, flush=True)
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(run_entry, e, args) for e in selected_entries(args)]
+        entries = []
+        for future in futures:  # table order
+            entries.append(future.result())
+            print(table_row(entries[-1]), flush=True)
+    devices = next((r["jax"]["devices"] for r in entries if r["jax"]), None)
+    report = {
+        "benchmark": "suite",
+        "command": "python -m benchmarks.suite " + " ".join(sys.argv[1:] if argv is None else argv),
+        "smoke": args.smoke,
+        "entries": entries,
+        "machine": throughput.machine_info(devices),
+        "load_average": {"start": load_start, "end": os.getloadavg()},
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

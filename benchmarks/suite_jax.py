@@ -1,0 +1,146 @@
+"""The JAX side of the benchmark suite: one entry, timed in this process.
+
+Builds the task as `python -m train` does (`jaxvision.engine.loop.build_task` and
+`init_state`), then compiles and times the engine's train step and predict function on a
+synthetic batch of the task's schema. Called by `benchmarks.suite` in a child process (one
+process per model, so its peak RSS is the model's).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks import mfu as mfu_lib
+from benchmarks import synthetic, throughput
+from benchmarks.suite import load_config
+
+CPU_BACKEND = "cpu"
+TRAIN_SEED = 0
+INIT_SEED = 0
+BYTES_PER_MIB = 2**20
+
+
+def memory_mib(compiled: Any) -> dict[str, float] | None:
+    """XLA's memory analysis of a compiled executable, in MiB, or None where unsupported.
+
+    Returns:
+      `argument_mib`, `output_mib`, `temp_mib` (scratch), `alias_mib` (outputs that reuse
+      donated arguments), `code_mib` and `total_mib` = arguments + outputs + temp - alias.
+    """
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # not implemented on this backend
+        return None
+    if stats is None:
+        return None
+    fields = {
+        "argument_mib": "argument_size_in_bytes",
+        "output_mib": "output_size_in_bytes",
+        "temp_mib": "temp_size_in_bytes",
+        "alias_mib": "alias_size_in_bytes",
+        "code_mib": "generated_code_size_in_bytes",
+    }
+    out = {k: getattr(stats, v, 0) / BYTES_PER_MIB for k, v in fields.items()}
+    out["total_mib"] = out["argument_mib"] + out["output_mib"] + out["temp_mib"] - out["alias_mib"]
+    return out
+
+
+def _compile(jitted: Any, *example_args: Any) -> tuple[Any, float]:
+    """`jitted.lower(*args).compile()` and its wall time (tracing + XLA compilation)."""
+    start = time.perf_counter()
+    compiled = jitted.lower(*example_args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict[str, Any]:
+    return {
+        "images_per_s": batch_size / timing.median_s,
+        "step_time_median_s": timing.median_s,
+        "step_time_min_s": timing.min_s,
+        "step_times_s": list(timing.steps_s),
+        "first_step_s": timing.first_s,
+        "compile_time_s": compile_s,
+    }
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Times one suite job's train step and predict function.
+
+    Args:
+      job: from `benchmarks.suite.make_job` (config file, overrides, sizes, step counts).
+
+    Returns:
+      The record: `train` and `inference` (images/s, step times, compile time; `train` also
+      `flops_per_step`, `mfu`, `xla_memory`), `backend`, `devices`, `device_kind`,
+      `batch_size`, `image_size`, `peak_rss_mib`.
+    """
+    import jax
+
+    from jaxvision.data.sources import DatasetMeta
+    from jaxvision.engine import loop, steps
+    from jaxvision.engine import mesh as mesh_lib
+
+    backend = jax.default_backend()
+    batch_size = job["cpu_batch_size"] if backend == CPU_BACKEND else job["accel_batch_size"]
+    config = load_config(job["config"], job["overrides"])
+    config.batch_size = batch_size
+    class_names = tuple(f"class_{i}" for i in range(job["num_classes"]))
+    meta = DatasetMeta("synthetic", class_names, batch_size)
+    mesh = mesh_lib.make_mesh()
+    if batch_size % mesh.size:
+        raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
+    task, tx, schedule = loop.build_task(config, meta)
+    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
+    local = synthetic.make_batch(
+        job["task"], batch_size, job["image_size"], job["num_classes"], job["max_boxes"]
+    )
+    batch = mesh_lib.global_batch(local, mesh)
+    state = loop.init_state(setup, batch, jax.random.key(INIT_SEED))
+    rng = jax.random.key(TRAIN_SEED)
+
+    train_step = steps.compile_train_step(
+        task, tx, schedule, mesh, config.optimizer.accumulation_steps
+    )
+    compiled, compile_s = _compile(train_step, state, batch, rng)
+    flops = mfu_lib.compiled_flops(compiled)
+    train_memory = memory_mib(compiled)
+    timing, (state, _) = throughput.time_steps(
+        lambda carry: compiled(carry[0], batch, rng),
+        (state, None),
+        steps=job["steps"],
+        warmup=job["warmup"],
+        sync=jax.block_until_ready,
+    )
+    device_kind = jax.devices()[0].device_kind
+    peak = mfu_lib.peak_flops(device_kind, job.get("peak_flops"))
+    train = _timed(batch_size, timing, compile_s)
+    train.update(
+        flops_per_step=flops,
+        peak_flops_per_s=peak,
+        mfu=None if flops is None or peak is None else mfu_lib.mfu(flops, timing.median_s, peak),
+        xla_memory=train_memory,
+    )
+
+    variables = state.variables
+    predict = steps.compile_predict(task, mesh)
+    compiled_predict, predict_compile_s = _compile(predict, variables, batch["image"])
+    timing, _ = throughput.time_steps(
+        lambda _: compiled_predict(variables, batch["image"]),
+        None,
+        steps=job["steps"],
+        warmup=job["warmup"],
+        sync=jax.block_until_ready,
+    )
+    inference = _timed(batch_size, timing, predict_compile_s)
+    inference["xla_memory"] = memory_mib(compiled_predict)
+    return {
+        "train": train,
+        "inference": inference,
+        "backend": backend,
+        "devices": [str(d) for d in jax.devices()],
+        "device_kind": device_kind,
+        "batch_size": batch_size,
+        "image_size": job["image_size"],
+        "peak_rss_mib": throughput.peak_rss_mib(),
+    }

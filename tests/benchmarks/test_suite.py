@@ -1,0 +1,127 @@
+"""The benchmark suite: its table, synthetic batches, MFU arithmetic and a smoke run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks import mfu, suite, synthetic
+
+# The smoke run must stay well inside `make test`'s budget on a 2-core machine.
+SMOKE_BUDGET_S = 240  # 64 s measured with the rest of the suite on the other core
+SMOKE_JOBS = 2
+
+
+def _present(entries):
+    return [e for e in entries if (suite.REPO_ROOT / e.config).is_file()]
+
+
+def test_entry_names_are_unique_and_sizes_known():
+    names = [e.name for e in suite.ENTRIES]
+    assert len(names) == len(set(names))
+    assert {e.size for e in suite.ENTRIES} == {suite.SMALL, suite.STANDARD}
+    for entry in suite.ENTRIES:
+        assert entry.torch_ref is None or entry.torch_ref in suite.TORCH_REFERENCES
+
+
+@pytest.mark.parametrize("entry", _present(suite.ENTRIES), ids=lambda e: e.name)
+def test_every_present_entry_resolves_to_a_job(entry):
+    job = suite.make_job(entry, suite.parse_args([]))
+    assert job["task"] in synthetic.BATCH_BUILDERS, f"no synthetic batch for {job['task']}"
+    assert job["image_size"] == entry.image_size and job["cpu_batch_size"] == entry.batch_size
+    smoke = suite.make_job(entry, suite.parse_args(["--smoke"]))
+    assert smoke["cpu_batch_size"] == suite.SMOKE_BATCH_SIZE and smoke["warmup"] == 0
+
+
+def test_smoke_entries_cover_every_task():
+    tasks = {suite.load_config(e.config).task for e in _present(suite.ENTRIES)}
+    smoke_tasks = {suite.load_config(e.config).task for e in _present(suite.ENTRIES) if e.smoke}
+    assert smoke_tasks == tasks
+
+
+def test_overrides_apply_and_unknown_keys_fail():
+    config = suite.load_config("train/configs/demo.py", {"model.dtype": "bfloat16"})
+    assert config.model.dtype == "bfloat16"
+    with pytest.raises(KeyError, match="no such key"):
+        suite.load_config("train/configs/demo.py", {"model.no_such_key": 1})
+
+
+def test_missing_config_is_skipped_not_fatal():
+    entry = suite.Entry("ghost", "train/configs/does_not_exist.py", suite.SMALL, 32, 2, 2, 2)
+    record = suite.run_entry(entry, suite.parse_args(["--smoke"]))
+    assert record["status"] == "skipped" and "does not exist" in record["reason"]
+
+
+@pytest.mark.parametrize("flag", ["--only=nope", "--steps=0", "--warmup=-1", "--jobs=0"])
+def test_rejects_bad_flags(flag):
+    with pytest.raises(SystemExit):
+        suite.parse_args([flag])
+
+
+@pytest.mark.parametrize("task", sorted(synthetic.BATCH_BUILDERS))
+def test_synthetic_batch_schema(task):
+    batch = synthetic.make_batch(task, batch_size=3, image_size=16, num_classes=5, max_boxes=7)
+    assert batch["image"].shape == (3, 16, 16, 3) and batch["image"].dtype == np.uint8
+    if task == "classification":
+        assert set(batch) == {"image", "label"}
+    elif task == "localization":
+        assert batch["bbox"].shape == (3, 4) and batch["bbox"].dtype == np.float32
+        assert np.all(batch["bbox"][:, 2:] > batch["bbox"][:, :2])
+    else:
+        mask = batch["box_mask"]
+        assert batch["boxes"].shape == (3, 7, 4) and mask.shape == (3, 7) and mask.dtype == bool
+        assert np.all(mask.sum(1) >= synthetic.MIN_OBJECTS)
+        assert np.all((batch["labels"] >= 0) == mask)  # -1 exactly on padding
+        real = batch["boxes"][mask]
+        assert np.all(real[:, 2:] > real[:, :2]) and np.all((real >= 0) & (real <= 1))
+        assert batch["orig_size"].dtype == np.int32 and batch["num_dropped_boxes"].shape == (3,)
+
+
+def test_unknown_task_has_no_batch():
+    with pytest.raises(ValueError, match="no synthetic batch"):
+        synthetic.make_batch("segmentation_of_dreams", 1, 8, 2)
+
+
+def test_mfu_arithmetic_and_peak_table():
+    assert mfu.mfu(flops_per_step=2e12, step_time_s=0.5, peak_flops_per_s=8e12) == 0.5
+    assert mfu.peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert mfu.peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert mfu.peak_flops("NVIDIA A100-SXM4-40GB") == 312e12
+    assert mfu.peak_flops("cpu") is None
+    assert mfu.peak_flops("cpu", override=1e9) == 1e9
+    with pytest.raises(ValueError):
+        mfu.mfu(1.0, 0.0, 1.0)
+
+
+@pytest.mark.slow
+def test_smoke_run_covers_every_task(tmp_path):
+    """The cheap entries in `--smoke` mode, on the CPU, with a fake peak for the MFU path."""
+    out = tmp_path / "suite.json"
+    start = time.perf_counter()
+    report = suite.main(["--smoke", f"--jobs={SMOKE_JOBS}", "--peak_flops=1e12", f"--json={out}"])
+    elapsed = time.perf_counter() - start
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    expected = {e.name for e in _present(suite.ENTRIES) if e.smoke}
+    records = {r["name"]: r for r in report["entries"]}
+    assert set(records) >= expected
+    for name in expected:
+        rec = records[name]
+        assert rec["status"] == "ok", rec["reason"]
+        train, inference = rec["jax"]["train"], rec["jax"]["inference"]
+        for result in (train, inference):
+            assert result["images_per_s"] == pytest.approx(
+                suite.SMOKE_BATCH_SIZE / result["step_time_median_s"]
+            )
+            assert result["compile_time_s"] > 0
+        assert train["flops_per_step"] > 0
+        assert train["mfu"] == pytest.approx(
+            train["flops_per_step"] / train["step_time_median_s"] / 1e12
+        )
+        assert rec["jax"]["peak_rss_mib"] > 0
+        assert rec["torch"] is None  # smoke mode never runs PyTorch
+    assert elapsed < SMOKE_BUDGET_S, f"smoke run took {elapsed:.0f} s"
+    lines = mfu.report_lines(report)
+    assert any("MFU" in line for line in lines)
