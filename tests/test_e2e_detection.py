@@ -131,7 +131,9 @@ def test_retinanet_trains_on_coco_2017_schema_data(tmp_path):
 def test_localization_trains_evaluates_and_predicts(localization_data, tmp_path):
     data_dir, name = localization_data
     workdir = str(tmp_path / "run")
-    config = _config("localization_small", {**TINY, "dataset.name": name, "dataset.data_dir": data_dir})
+    config = _config(
+        "localization_small", {**TINY, "dataset.name": name, "dataset.data_dir": data_dir}
+    )
     metrics = loop.train_and_evaluate(config, workdir)
     (line,) = runs.read_metrics(workdir, "eval")
     assert {"accuracy", "mean_iou", "correct_iou50"} <= set(line)

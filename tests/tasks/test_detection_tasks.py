@@ -90,7 +90,11 @@ def _yolo_oracle(task, batch) -> dict[str, jax.Array]:
             log_d[i, best] = np.log(d / strides[best])
             logits[i, best, batch["labels"][i, j]] = CONFIDENT
             quality[i, best] = CONFIDENT
-    return {"logits": jnp.asarray(logits), "box": jnp.asarray(log_d), "quality": jnp.asarray(quality)}
+    return {
+        "logits": jnp.asarray(logits),
+        "box": jnp.asarray(log_d),
+        "quality": jnp.asarray(quality),
+    }
 
 
 @pytest.mark.parametrize(
