@@ -266,6 +266,10 @@ def _jax_model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             except ImportError as e:
                 raise ValueError("--conv=jaxvision needs jaxvision.models.layers") from e
             kwargs["conv"] = layers.Conv
+    if args.conv_impl is not None:
+        if not hasattr(probe, "conv_impl"):
+            raise ValueError(f"--conv_impl: model {args.model!r} has no conv_impl field")
+        kwargs["conv_impl"] = args.conv_impl
     return kwargs
 
 
@@ -331,6 +335,7 @@ def run_jax(args: argparse.Namespace) -> dict[str, Any]:
         backend=jax.default_backend(),
         devices=[str(d) for d in jax.devices()],
         conv=None if conv is None else _qualname(conv),
+        conv_impl=getattr(task.model, "conv_impl", None),
     )
     return record
 
@@ -411,6 +416,8 @@ def _child_argv(args: argparse.Namespace, framework: str) -> list[str]:
     ]
     if args.conv is not None:
         argv.append(f"--conv={args.conv}")
+    if args.conv_impl is not None:
+        argv.append(f"--conv_impl={args.conv_impl}")
     if args.inference:
         argv.append("--inference")
     if args.torch_channels_last:
@@ -515,6 +522,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=CONV_CHOICES,
         default=None,
         help="conv module of the jaxvision ResNet; default: what get_model builds",
+    )
+    parser.add_argument(
+        "--conv_impl",
+        choices=("auto", "xla", "im2col"),
+        default=None,
+        help="the model's conv_impl (jaxvision.ops.conv lowering); default: the model's",
     )
     parser.add_argument(
         "--inference", action="store_true", help="time the eval-mode forward, not training"
