@@ -106,7 +106,7 @@ def metrics_class_names(workdir: str) -> list[str]:
 
 def test_retinanet_trains_on_coco_2017_schema_data(tmp_path):
     with mock_detection_data(str(tmp_path / "tfds"), num_examples=8) as data_dir:
-        train_pp, eval_pp = detection_common.coco_pp(64, 8)
+        train_pp, eval_pp = detection_common.coco_pp(64)
         config = _config(
             "retinanet_small",
             {

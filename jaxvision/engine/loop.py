@@ -135,6 +135,8 @@ def evaluate(
             )
             full = multihost_utils.process_allgather(batch, tiled=True)
             picture = task.render_predictions(full, predicted)
+    if sums is None and not outputs:
+        raise ValueError(f"the eval split {config.dataset.eval_split!r} yielded no batch")
     if task.eval_mode == "outputs":
         return task.summarize_eval_outputs(_concat_real(outputs)), picture
     return task.summarize_eval(sums), picture

@@ -3,7 +3,8 @@
 A classification backbone, global average pooling of its last stage, and two heads:
 class logits and one box (Sermanet et al.'s OverFeat setting; the classic
 "classification with localization" of ImageNet). The box is predicted as a normalised
-(cx, cy, w, h) through a sigmoid, so it always lies in the image.
+(cx, cy, w, h) through a sigmoid (its corners may still reach past the image: the task
+clips them).
 
 Example:
   >>> model = Localizer(backbone=ResNetTiny(num_classes=1, features_only=True), num_classes=8)

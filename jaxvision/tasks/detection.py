@@ -15,7 +15,9 @@ Batches follow the schema of ``jaxvision.data.detection_preprocess``: ``boxes``
 
 Config keys read (besides the engine's): ``model.dtype``, ``model.backbone``,
 ``model.backbone_kwargs``, ``model.kwargs`` (detector fields: levels, widths, head);
-``detection.score_threshold``, ``detection.nms_iou``, ``detection.max_detections``,
+``detection.max_boxes`` (the task ends both preprocessing specs with
+``pad_boxes(max_boxes)``), ``detection.score_threshold``, ``detection.nms_iou``,
+``detection.max_detections``,
 ``detection.pre_nms_top_k``, ``detection.focal_alpha``, ``detection.focal_gamma``,
 ``detection.box_loss_weight``.
 """
@@ -135,6 +137,22 @@ class DetectionTask(Task):
         """Raw outputs -> (boxes [b, n, 4] xyxy input pixels, class scores [b, n, k] in [0, 1])."""
 
     # -- the Task interface -----------------------------------------------------
+    def _with_box_padding(self, spec: str) -> str:
+        """``spec`` with its ``pad_boxes`` op (if any) replaced by ``detection.max_boxes``'s."""
+        ops = [p.strip() for p in spec.split("|") if p.strip()]
+        ops = [p for p in ops if not p.startswith(PAD_BOXES_OP)]
+        return "|".join([*ops, f"{PAD_BOXES_OP}({self.config.detection.max_boxes})"])
+
+    @property
+    def train_pp(self) -> str:
+        """``dataset.train_pp`` padded to ``detection.max_boxes`` boxes an image."""
+        return self._with_box_padding(self.config.dataset.train_pp)
+
+    @property
+    def eval_pp(self) -> str:
+        """``dataset.eval_pp`` padded to ``detection.max_boxes`` boxes an image."""
+        return self._with_box_padding(self.config.dataset.eval_pp)
+
     @property
     def model(self) -> nn.Module:
         cfg = self.config.model

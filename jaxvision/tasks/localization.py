@@ -4,7 +4,7 @@ Loss: softmax cross-entropy on the class, plus ``localization.l1_weight`` x L1 a
 ``localization.giou_weight`` x GIoU loss on the normalised box (DETR's pair of box
 losses). Eval metrics: ``accuracy``, ``mean_iou`` (IoU of the predicted and true box),
 ``correct_iou50`` (the fraction of images with the right class AND IoU >= 0.5, the
-ILSVRC localization criterion), ``loss``.
+ILSVRC localization criterion), ``cls_loss`` (cross-entropy).
 
 Batches carry ``image``, ``label`` and ``bbox`` (normalised (ymin, xmin, ymax, xmax),
 TFDS's ``BBoxFeature``).
@@ -101,7 +101,7 @@ class LocalizationTask(Task):
             "accuracy": correct,
             "mean_iou": iou,
             "correct_iou50": correct * (iou >= CORRECT_IOU),
-            "loss": softmax_cross_entropy(outputs["logits"], batch["label"]),
+            "cls_loss": softmax_cross_entropy(outputs["logits"], batch["label"]),
         }
         return masked_sums(values, batch["mask"])
 
@@ -116,7 +116,7 @@ class LocalizationTask(Task):
         return {
             "classes": jnp.argmax(probs, axis=-1),  # [b]
             "probabilities": jnp.max(probs, axis=-1),  # [b]
-            "boxes": box_ops.scale(self._pred_boxes(outputs), h, w),  # [b, 4]
+            "boxes": box_ops.clip(box_ops.scale(self._pred_boxes(outputs), h, w), h, w),  # [b, 4]
         }
 
     def describe_predictions(

@@ -184,3 +184,12 @@ def test_predict_pp_drops_box_padding_and_resizes_to_the_training_input():
     )
     assert out["image"].shape == (96, 96, 3)
     assert out["orig_size"].tolist() == [50, 70]
+
+
+def test_box_padding_follows_detection_max_boxes():
+    config = _config("yolo_small")
+    config.detection.max_boxes = 7
+    config.dataset.train_pp = "decode_detection|flip_lr|pad_boxes(100)"
+    task = tasks.get_task(config.task)(config, META)
+    assert task.train_pp == "decode_detection|flip_lr|pad_boxes(7)"
+    assert task.eval_pp.endswith("|pad_boxes(7)") and task.eval_pp.count("pad_boxes") == 1

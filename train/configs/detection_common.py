@@ -14,7 +14,8 @@ def detection_config(task: str) -> ml_collections.ConfigDict:
       model.backbone / model.backbone_kwargs: the backbone (``jaxvision.models.MODELS``,
         built with ``features_only=True``; ``conv_impl``, ``remat`` ...);
         ``model.kwargs`` holds the detector's fields (levels, widths, head, ``conv_impl``).
-      detection: ``max_boxes`` (boxes an image after padding), ``score_threshold``,
+      detection: ``max_boxes`` (boxes an image after padding: the task appends
+        ``pad_boxes(max_boxes)`` to ``dataset.train_pp`` / ``eval_pp``), ``score_threshold``,
         ``nms_iou``, ``max_detections``, ``pre_nms_top_k`` (inference), ``focal_alpha``,
         ``focal_gamma``, ``box_loss_weight``; RetinaNet: ``foreground_iou``,
         ``background_iou``, ``box_loss`` ("smooth_l1" | "giou"), ``smooth_l1_beta``;
@@ -93,9 +94,8 @@ def small_config(task: str) -> ml_collections.ConfigDict:
     c.optimizer.warmup_steps = 200
     c.optimizer.grad_clip_norm = 10.0
     c.dataset.name = "jaxvision_shapes/detection"
-    size, boxes = SMALL_IMAGE_SIZE, SMALL_MAX_BOXES
-    c.dataset.train_pp = f"decode_detection|flip_lr|letterbox({size})|pad_boxes({boxes})"
-    c.dataset.eval_pp = f"decode_detection|letterbox({size})|pad_boxes({boxes})"
+    c.dataset.train_pp = f"decode_detection|flip_lr|letterbox({SMALL_IMAGE_SIZE})"
+    c.dataset.eval_pp = f"decode_detection|letterbox({SMALL_IMAGE_SIZE})"
     return c
 
 
@@ -125,15 +125,15 @@ def coco_config(task: str) -> ml_collections.ConfigDict:
     c.dataset.name = "coco/2017"
     c.dataset.train_split = "train"
     c.dataset.eval_split = "validation"
-    c.dataset.train_pp, c.dataset.eval_pp = coco_pp(COCO_IMAGE_SIZE, COCO_MAX_BOXES)
+    c.dataset.train_pp, c.dataset.eval_pp = coco_pp(COCO_IMAGE_SIZE)
     return c
 
 
-def coco_pp(size: int, max_boxes: int) -> tuple[str, str]:
+def coco_pp(size: int) -> tuple[str, str]:
     """(train_pp, eval_pp) for COCO-style data at a square input ``size``.
 
     Training: flip and large-scale jitter; eval: letterbox (aspect kept, padded).
     """
-    train = f"decode_detection|flip_lr|scale_jitter({size})|pad_boxes({max_boxes})"
-    evaluation = f"decode_detection|letterbox({size})|pad_boxes({max_boxes})"
+    train = f"decode_detection|flip_lr|scale_jitter({size})"
+    evaluation = f"decode_detection|letterbox({size})"
     return train, evaluation

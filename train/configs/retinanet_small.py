@@ -1,7 +1,8 @@
 """RetinaNet, small: a tiny ResNet + FPN P3-P5 on the built-in detection data (CPU minutes).
 
 The built-in ``jaxvision_shapes/detection`` split: 128 px images with 0-6 shapes of 8
-classes, objects 15-51 px. Anchors are 2x the stride (16-64 px) for objects that small.
+classes, objects 15-51 px. Anchors are 2x the stride (16-64 px, times 3 octave scales: up
+to 101 px) for objects that small.
 Box loss: GIoU on the decoded boxes.
 
 Run:
