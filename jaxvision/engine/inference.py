@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any
@@ -39,11 +40,18 @@ class LoadedRun:
     input_shape: tuple[int, int, int]
     predict_pp: str
 
+    @functools.cached_property
+    def _preprocess_op(self) -> preprocess.Op:
+        return preprocess.build(self.predict_pp)
+
+    @functools.cached_property
+    def _predict_fn(self) -> Any:
+        return jax.jit(self.task.predict)
+
     def preprocess_features(self, image: np.ndarray) -> dict[str, Any]:
         """An RGB uint8 image [h, w, 3] -> its preprocessed features (``image`` [h', w', 3]
         and whatever the task's ops record, e.g. a detection's ``image_window``)."""
-        op = preprocess.build(self.predict_pp)
-        return op(self.task.predict_features(image), np.random.default_rng(0))
+        return self._preprocess_op(self.task.predict_features(image), np.random.default_rng(0))
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """An RGB uint8 image [h, w, 3] -> the model's input [h', w', 3]."""
@@ -51,7 +59,7 @@ class LoadedRun:
 
     def predict(self, images: np.ndarray) -> Any:
         """Task outputs for a batch of preprocessed uint8 images [b, h, w, 3]."""
-        return jax.device_get(jax.jit(self.task.predict)(self.variables, jnp.asarray(images)))
+        return jax.device_get(self._predict_fn(self.variables, jnp.asarray(images)))
 
 
 def load_run(workdir: str) -> LoadedRun:

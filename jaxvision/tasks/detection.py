@@ -51,6 +51,12 @@ EVAL_KEYS = (*TRAIN_KEYS, "orig_size", "image_window", "num_dropped_boxes")
 PAD_BOXES_OP = "pad_boxes"
 
 
+def without_box_padding(spec: str) -> list[str]:
+    """The ops of a preprocessing spec, less any ``pad_boxes`` op."""
+    ops = [p.strip() for p in spec.split("|") if p.strip()]
+    return [p for p in ops if not p.startswith(PAD_BOXES_OP)]
+
+
 def input_boxes(boxes_yxyx: jax.Array, height: int, width: int) -> jax.Array:
     """Normalised (ymin, xmin, ymax, xmax) [..., 4] -> absolute xyxy pixels [..., 4]."""
     xyxy = box_ops.convert_format(boxes_yxyx, "yxyx", "xyxy")  # [..., 4]
@@ -139,9 +145,8 @@ class DetectionTask(Task):
     # -- the Task interface -----------------------------------------------------
     def _with_box_padding(self, spec: str) -> str:
         """``spec`` with its ``pad_boxes`` op (if any) replaced by ``detection.max_boxes``'s."""
-        ops = [p.strip() for p in spec.split("|") if p.strip()]
-        ops = [p for p in ops if not p.startswith(PAD_BOXES_OP)]
-        return "|".join([*ops, f"{PAD_BOXES_OP}({self.config.detection.max_boxes})"])
+        padding = f"{PAD_BOXES_OP}({self.config.detection.max_boxes})"
+        return "|".join([*without_box_padding(spec), padding])
 
     @property
     def train_pp(self) -> str:
@@ -260,10 +265,8 @@ class DetectionTask(Task):
 
     def predict_pp(self, input_shape: tuple[int, ...]) -> str:
         """The eval spec without box padding, then a resize to the training input."""
-        ops = [p.strip() for p in self.eval_pp.split("|") if p.strip()]
-        ops = [p for p in ops if not p.startswith(PAD_BOXES_OP)]
-        ops.append(f"resize({input_shape[0]}, {input_shape[1]})")
-        return "|".join(ops)
+        resize = f"resize({input_shape[0]}, {input_shape[1]})"
+        return "|".join([*without_box_padding(self.config.dataset.eval_pp), resize])
 
     def predict_features(self, image: np.ndarray) -> dict[str, Any]:
         """An image with no annotations, in the raw TFDS detection schema."""
