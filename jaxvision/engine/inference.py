@@ -16,7 +16,7 @@ from PIL import Image
 
 from jaxvision.data import preprocess
 from jaxvision.data.sources import DatasetMeta
-from jaxvision.engine import loop
+from jaxvision.engine import compiler_options, loop
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine.checkpoint import Checkpointer
 from jaxvision.tasks.base import Task
@@ -46,7 +46,7 @@ class LoadedRun:
 
     @functools.cached_property
     def _predict_fn(self) -> Any:
-        return jax.jit(self.task.predict)
+        return jax.jit(self.task.predict, compiler_options=compiler_options.for_backend())
 
     def preprocess_features(self, image: np.ndarray) -> dict[str, Any]:
         """An RGB uint8 image [h, w, 3] -> its preprocessed features (``image`` [h', w', 3]

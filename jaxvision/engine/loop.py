@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from jaxvision import optim, tasks
 from jaxvision.data import pipeline, sources
-from jaxvision.engine import loss_scale, steps, train_state
+from jaxvision.engine import compiler_options, loss_scale, steps, train_state
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine import sharding as sharding_lib
 from jaxvision.engine.checkpoint import Checkpointer
@@ -262,6 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         logging.info("resumed from step %d", int(state.step))
     start = int(state.step)
 
+    options = compiler_options.for_backend(overrides=config.get("compiler_options"))
     train_step = steps.compile_train_step(
         task,
         tx,
@@ -269,9 +270,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         mesh,
         config.optimizer.accumulation_steps,
         state_sharding=sharding_lib.shardings_of(state),
+        compiler_options=options,
     )
-    eval_step = steps.compile_eval_step(task, mesh)
-    predict = steps.compile_predict(task, mesh)
+    eval_step = steps.compile_eval_step(task, mesh, compiler_options=options)
+    predict = steps.compile_predict(task, mesh, compiler_options=options)
     log = _TrainLog(writer, config.batch_size)
     last_saved = checkpointer.latest_step()
     bar = tqdm(

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from jaxvision.engine import compiler_options as compiler_options_lib
 from jaxvision.engine import loss_scale
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine.train_state import TrainState
@@ -102,6 +103,7 @@ def compile_train_step(
     mesh: Mesh,
     accumulation_steps: int = 1,
     state_sharding: Any = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]:
     """``train_step`` under ``jax.jit``: state donated, batch sharded over ``data``.
 
@@ -115,6 +117,8 @@ def compile_train_step(
         ``jaxvision.engine.sharding.state_shardings``, or read off an initialised state
         with ``sharding.shardings_of``); the new state comes back with the same ones.
         None: replicated.
+      compiler_options: XLA options of the executable; None:
+        ``jaxvision.engine.compiler_options.for_backend()``.
 
     Returns:
       The compiled ``(state, batch, rng) -> (state, metrics)``; metrics replicated.
@@ -142,14 +146,25 @@ def compile_train_step(
         in_shardings=(state_sharding, mesh_lib.batch_sharding(mesh), replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
+        compiler_options=_options(compiler_options),
     )
 
 
-def compile_eval_step(task: Task, mesh: Mesh) -> Callable[[dict[str, Any], Batch], Metrics]:
+def _options(compiler_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The given compiler options, or the backend's defaults for None."""
+    if compiler_options is None:
+        return compiler_options_lib.for_backend()
+    return dict(compiler_options)
+
+
+def compile_eval_step(
+    task: Task, mesh: Mesh, compiler_options: dict[str, Any] | None = None
+) -> Callable[[dict[str, Any], Batch], Metrics]:
     """The task's eval function under ``jax.jit``; its results come back replicated.
 
     ``task.eval_sums`` (sums over the global batch) or, for ``eval_mode == "outputs"``,
     ``task.eval_outputs`` (per-example rows of the global batch, on every host).
+    ``compiler_options`` as for ``compile_train_step``.
     """
     replicated = mesh_lib.replicated(mesh)
     fn = task.eval_outputs if task.eval_mode == "outputs" else task.eval_sums
@@ -157,12 +172,19 @@ def compile_eval_step(task: Task, mesh: Mesh) -> Callable[[dict[str, Any], Batch
         fn,
         in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
         out_shardings=replicated,
+        compiler_options=_options(compiler_options),
     )
 
 
-def compile_predict(task: Task, mesh: Mesh) -> Callable[[dict[str, Any], jax.Array], Any]:
-    """``task.predict`` under ``jax.jit`` over a sharded batch of images."""
+def compile_predict(
+    task: Task, mesh: Mesh, compiler_options: dict[str, Any] | None = None
+) -> Callable[[dict[str, Any], jax.Array], Any]:
+    """``task.predict`` under ``jax.jit`` over a sharded batch of images.
+
+    ``compiler_options`` as for ``compile_train_step``.
+    """
     return jax.jit(
         task.predict,
         in_shardings=(mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)),
+        compiler_options=_options(compiler_options),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from jaxvision import optim
-from jaxvision.engine import sharding
+from jaxvision.engine import compiler_options, sharding
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -38,6 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
         divisible dimension; XLA gathers what each step needs). See
         ``jaxvision.engine.sharding``.
       fsdp_min_size: smallest leaf, in elements, that "fsdp" shards (default 2**16).
+      compiler_options: XLA options of the compiled train / eval / predict steps, over the
+        backend's defaults (``jaxvision.engine.compiler_options``: on the CPU, convolutions
+        by XLA rather than YNNPACK). ``use_defaults=False`` starts from none; add an option
+        in a config file as ``c.compiler_options.<xla option> = value`` ("" drops one).
       dataset: ``name``, ``data_dir``, ``train_split``, ``eval_split``, the
         preprocessing specs ``train_pp`` / ``eval_pp`` (``jaxvision.data.preprocess``)
         and loader settings.
@@ -55,6 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.label_smoothing = 0.0
     c.sharding = sharding.DEFAULT_RULE
     c.fsdp_min_size = sharding.DEFAULT_FSDP_MIN_SIZE
+    c.compiler_options = ml_collections.ConfigDict({compiler_options.USE_DEFAULTS_KEY: True})
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "resnet18"
