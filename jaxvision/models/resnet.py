@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from jaxvision.models import layers
 from jaxvision.ops import conv as conv_ops
+from jaxvision.ops import pooling
 
 ModuleDef = Any
 
@@ -32,6 +33,9 @@ conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 # torch's padding=1. "SAME" would pad a stride-2 conv by (0, 1) on even inputs, not (1, 1).
 _PAD_3X3 = ((1, 1), (1, 1))
+# The stem's max pool follows conv_impl: XLA's own lowering with "xla", jaxvision's CPU
+# formulation (`jaxvision.ops.pooling`, same results) with "im2col", per backend with "auto".
+POOL_IMPL_OF_CONV_IMPL = {"auto": "auto", "xla": "xla", "im2col": "slices"}
 _PAD_7X7 = ((3, 3), (3, 3))
 
 
@@ -185,7 +189,7 @@ class ResNet(nn.Module):
       conv_impl: the lowering of every conv, passed to `layers.Conv` as `impl`: "auto"
         (per backend and shape), "xla" (`lax.conv_general_dilated`) or "im2col" (matrix
         products). Anything but "auto" (which leaves `conv` as given) needs `conv` to be a
-        `layers.Conv`.
+        `layers.Conv`. The stem's max pool follows it (`POOL_IMPL_OF_CONV_IMPL`).
       norm: norm module class. A BatchNorm gets `use_running_average=not train`, `momentum`
         and `epsilon`; any other norm (e.g. `partial(nn.GroupNorm, num_groups=32)`) gets
         `epsilon` only. Both get the dtypes.
@@ -274,7 +278,8 @@ class ResNet(nn.Module):
         if self.stem == "imagenet":
             x = conv(self.num_filters, (7, 7), 2, padding=_PAD_7X7, name="stem_conv")(x)
             x = self.act(norm(name="stem_norm")(x))  # [b, h/2, w/2, f]
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=_PAD_3X3)  # [b, h/4, w/4, f]
+            pool_impl = POOL_IMPL_OF_CONV_IMPL[self.conv_impl]
+            x = pooling.max_pool(x, (3, 3), (2, 2), _PAD_3X3, impl=pool_impl)  # [b, h/4, w/4, f]
         else:
             x = conv(self.num_filters, (3, 3), 1, padding=_PAD_3X3, name="stem_conv")(x)
             x = self.act(norm(name="stem_norm")(x))  # [b, h, w, f]
