@@ -67,6 +67,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jaxvision.engine import malloc_tuning
+
 # Frameworks and choices. ----------------------------------------------------------------
 JAX = "jax"
 TORCH = "torch"
@@ -428,7 +430,12 @@ def _child_argv(args: argparse.Namespace, framework: str) -> list[str]:
 def run_child(args: argparse.Namespace, framework: str) -> dict[str, Any]:
     """Runs one framework's benchmark in a fresh Python process and returns its record."""
     proc = subprocess.run(
-        _child_argv(args, framework), cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        _child_argv(args, framework),
+        cwd=REPO_ROOT,
+        env=malloc_tuning.tuned_environ(),  # both frameworks alike
+        capture_output=True,
+        text=True,
+        check=False,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARKER)]
     if proc.returncode != 0 or not lines:
@@ -466,6 +473,7 @@ def machine_info(jax_devices: list[str] | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "jax_devices": jax_devices,
         "versions": {p: _version(p) for p in ("jax", "jaxlib", "flax", "optax", "torch")},
+        "children_glibc_tunables": malloc_tuning.tuned_environ().get(malloc_tuning.TUNABLES_VAR),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 

@@ -14,6 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from jaxvision.engine import malloc_tuning
 from train import config_flags as jv_config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
@@ -57,5 +58,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    malloc_tuning.reexec_with_tuned_malloc("train", sys.argv[1:])
     jv_config_flags.check_overrides(sys.argv)
     app.run(main)

@@ -16,6 +16,8 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
+from jaxvision.engine import malloc_tuning
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Where pictures and JSON go (default: WORKDIR/predict for detectors)."
@@ -73,4 +75,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    malloc_tuning.reexec_with_tuned_malloc("train.predict", sys.argv[1:])
     app.run(main)
