@@ -13,9 +13,11 @@ task's schema (`benchmarks.synthetic`: no dataset is read, no JPEG decoded):
   `benchmarks.mfu`), and the child's peak RSS (one process per model).
 
 Where the entry names a PyTorch reference, a second child times the same architecture in
-plain `torch.nn` (`benchmarks.throughput.run_torch`: SGD-momentum cross-entropy training and
-the eval-mode forward + top-5, same batch, same image size), and the report gives the
-jaxvision / PyTorch ratio of each.
+plain `torch.nn`, same batch, same image size, and the report gives the jaxvision / PyTorch
+ratio of each: for the ResNet classifiers `benchmarks.throughput.run_torch` (SGD-momentum
+cross-entropy training, the eval-mode forward + top-5); for the localizer and the detectors
+`benchmarks.torch_detectors.run` (the config's optimizer on the task's loss: anchor or point
+assignment, focal and box losses; inference with box decoding and class-aware NMS).
 
 Entries whose config file does not exist yet are reported as skipped, so a task's line can be
 added to `ENTRIES` before its config lands.
@@ -36,6 +38,7 @@ Output JSON: {"benchmark": "suite", "command", "smoke", "entries": [per entry: "
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import dataclasses
 import importlib.util
@@ -50,6 +53,7 @@ from types import MappingProxyType
 from typing import Any
 
 from benchmarks import throughput
+from jaxvision.engine import malloc_tuning
 
 SMALL = "small"
 STANDARD = "standard"
@@ -102,9 +106,28 @@ class Entry:
     smoke_image_size: int | None = None
 
 
-# PyTorch references: key -> the `model.name` prefix they cover (built by
-# `benchmarks.torch_models.torch_resnet(model.name, num_classes, stem)`).
-TORCH_REFERENCES = {"resnet": "resnet"}
+# PyTorch references: key -> the `model.name` (prefix) they cover. "resnet" is built by
+# `benchmarks.torch_models.torch_resnet(model.name, num_classes, stem)`; the detector keys by
+# `benchmarks.torch_detectors` from the config's task (model, loss, optimizer, decoding).
+TORCH_REFERENCES = {
+    "resnet": "resnet",
+    "localizer": "localizer",
+    "retinanet": "retinanet",
+    "yolo": "yolo",
+}
+DETECTOR_REFERENCES = ("localizer", "retinanet", "yolo")
+# Config keys the detector references read. They reach the PyTorch child as plain JSON
+# (`torch_config`): the config files import jaxvision, and the child must not load JAX.
+TORCH_CONFIG_KEYS = (
+    "task",
+    "total_steps",
+    "label_smoothing",
+    "model",
+    "detection",
+    "anchors",
+    "localization",
+    "optimizer",
+)
 
 ENTRIES: tuple[Entry, ...] = (
     # Classification.
@@ -161,6 +184,7 @@ ENTRIES: tuple[Entry, ...] = (
         SHAPES_CLASSES,
         32,
         512,
+        torch_ref="localizer",
         smoke=True,
     ),  # fmt: skip
     Entry(
@@ -171,10 +195,19 @@ ENTRIES: tuple[Entry, ...] = (
         SHAPES_CLASSES,
         8,
         256,
+        torch_ref="retinanet",
         smoke=True,
     ),  # fmt: skip
     Entry(
-        "yolo_small", "train/configs/yolo_small.py", SMALL, 128, SHAPES_CLASSES, 8, 256, smoke=True
+        "yolo_small",
+        "train/configs/yolo_small.py",
+        SMALL,
+        128,
+        SHAPES_CLASSES,
+        8,
+        256,
+        torch_ref="yolo",
+        smoke=True,
     ),  # fmt: skip
     # COCO detectors (ResNet-50 FPN P3-P7) at 640 px.
     Entry(
@@ -186,6 +219,7 @@ ENTRIES: tuple[Entry, ...] = (
         2,
         32,
         steps=2,
+        torch_ref="retinanet",
         smoke_image_size=64,
     ),  # fmt: skip
     Entry(
@@ -197,6 +231,7 @@ ENTRIES: tuple[Entry, ...] = (
         2,
         32,
         steps=2,
+        torch_ref="yolo",
         smoke_image_size=64,
     ),  # fmt: skip
 )
@@ -251,6 +286,39 @@ def find_key(config: Any, key: str) -> Any:
     return None
 
 
+def torch_config(config: Any) -> dict[str, Any]:
+    """The keys of a config the detector references read (`TORCH_CONFIG_KEYS`), as plain dicts.
+
+    Example:
+      >>> torch_config(load_config("train/configs/yolo_small.py"))["model"]["backbone"]
+      'resnet_tiny'
+    """
+    out = {}
+    for key in TORCH_CONFIG_KEYS:
+        if key in config:
+            value = config[key]
+            out[key] = value.to_dict() if hasattr(value, "to_dict") else value
+    return out
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`["a.b=1", "c=xla"]` -> `{"a.b": 1, "c": "xla"}` (Python literals, else strings).
+
+    Raises:
+      ValueError: an item without "=".
+    """
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
 def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
     """What a child process needs to time `entry`: plain JSON, config re-read in the child.
 
@@ -258,6 +326,7 @@ def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
       FileNotFoundError, KeyError: from `load_config`.
     """
     overrides = dict(entry.overrides)
+    overrides.update(parse_overrides(getattr(args, "set", None) or []))
     if args.dtype != "config":
         overrides["model.dtype"] = args.dtype
     config = load_config(entry.config, overrides)  # validates the file and the overrides
@@ -296,6 +365,7 @@ def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
         "warmup": warmup,
         "peak_flops": args.peak_flops,
         "torch_ref": entry.torch_ref,
+        "torch_config": torch_config(config) if entry.torch_ref in DETECTOR_REFERENCES else None,
     }
 
 
@@ -308,7 +378,8 @@ def run_child(framework: str, job: dict[str, Any]) -> dict[str, Any]:
     """
     argv = [sys.executable, "-m", "benchmarks.suite", f"--child={framework}"]
     argv += ["--job", json.dumps(job)]
-    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    env = malloc_tuning.tuned_environ()  # both frameworks alike
+    proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JOB_MARKER)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stderr.splitlines()[-ERROR_TAIL_LINES:])
@@ -317,8 +388,15 @@ def run_child(framework: str, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
-    """The PyTorch reference: `throughput.run_torch`, train then inference, in this process."""
+    """The PyTorch reference, train then inference, in this process.
+
+    ResNets: `throughput.run_torch`; the localizer and detectors: `torch_detectors.run`.
+    """
     threads = os.cpu_count() or 1
+    if job["torch_ref"] in DETECTOR_REFERENCES:
+        from benchmarks import torch_detectors
+
+        return torch_detectors.run(job, threads)
     records = {}
     for mode in ("train", "inference"):
         ns = argparse.Namespace(
@@ -426,6 +504,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write the report here")
     parser.add_argument("--only", default=None, help="comma-separated entry names")
     parser.add_argument("--smoke", action="store_true", help="tiny batch, 1 step, no torch")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every entry, e.g. model.kwargs.conv_impl=xla (repeatable)",
+    )
     parser.add_argument(
         "--dtype", choices=DTYPE_CHOICES, default="config", help="compute dtype override"
     )

@@ -49,6 +49,21 @@ def test_overrides_apply_and_unknown_keys_fail():
         suite.load_config("train/configs/demo.py", {"model.no_such_key": 1})
 
 
+def test_set_flag_reaches_the_job():
+    assert suite.parse_overrides(["a.b=1", "c=xla", "d=[1, 2]"]) == {
+        "a.b": 1,
+        "c": "xla",
+        "d": [1, 2],
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        suite.parse_overrides(["no_equals"])
+    entry = suite.ENTRY_BY_NAME["demo_resnet_tiny"]
+    job = suite.make_job(entry, suite.parse_args(["--set", "model.kwargs.conv_impl=xla"]))
+    assert job["overrides"]["model.kwargs.conv_impl"] == "xla"
+    with pytest.raises(KeyError, match="no such key"):
+        suite.make_job(entry, suite.parse_args(["--set", "model.nope=1"]))
+
+
 def test_missing_config_is_skipped_not_fatal():
     entry = suite.Entry("ghost", "train/configs/does_not_exist.py", suite.SMALL, 32, 2, 2, 2)
     record = suite.run_entry(entry, suite.parse_args(["--smoke"]))
