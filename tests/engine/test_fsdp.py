@@ -86,6 +86,8 @@ def layout(tree):
 
 shardings = sharding.shardings_of(state)
 train_step = steps.compile_train_step(task, tx, schedule, mesh, state_sharding=shardings)
+hlo = train_step.lower(state, batch, jax.random.key(1)).compile().as_text()
+collectives = {op: hlo.count(f" {op}(") for op in ("all-reduce", "reduce-scatter", "all-gather")}
 state, metrics = train_step(state, batch, jax.random.key(1))
 after_step = layout(state)
 eval_step = steps.compile_eval_step(task, mesh)
@@ -105,6 +107,7 @@ same = all(
 print(json.dumps({
     "initial": layout(fresh), "after_step": after_step, "restored": layout(restored),
     "restored_equal": same, "loss": float(metrics["loss"]), "eval_count": float(sums["count"]),
+    "collectives": collectives,
 }))
 """
 
@@ -151,6 +154,17 @@ def test_train_step_and_restore_keep_the_shardings(child_report):
     assert child_report["restored_equal"]
     assert np.isfinite(child_report["loss"])
     assert child_report["eval_count"] == 16
+
+
+def test_step_gathers_sharded_kernels_and_sums_gradients(child_report):
+    # The SPMD partitioner gathers each sharded kernel for the forward pass (all-gather) and
+    # sums gradients across the data axis. On XLA:CPU the sum is an all-reduce whose result
+    # each device slices down to its shard: the CPU pipeline has no reduce-scatter creation
+    # (19 all-reduces, 0 reduce-scatters for this ResNetTiny). GPU pipelines may fuse the
+    # all-reduce and slice into a reduce-scatter; that is unchecked without a GPU.
+    collectives = child_report["collectives"]
+    assert collectives["all-gather"] >= 1, collectives
+    assert collectives["all-reduce"] + collectives["reduce-scatter"] >= 1, collectives
 
 
 # float64 (as tests/engine/test_distributed.py explains). The two runs differ only in where

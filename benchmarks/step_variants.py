@@ -1,0 +1,186 @@
+"""Interleaved A/B of one ResNet train step's variants, in one process.
+
+Variants are the product of the model's `conv_impl` ("auto", "xla", "im2col"), the XLA
+compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_backend()`;
+"xla_default": none, i.e. XLA:CPU's YNNPACK convolutions) and the conv rules of
+`jaxvision.ops.conv` ("shipped"; "retuned": no batch chunks, stride-1 1x1 convs to XLA,
+strided convs to im2col only up to 3x3 outputs). Each variant is compiled once. The timed
+rounds then take turns, one step of each variant per round, so the machine's drift hits all
+variants alike. That matters on a shared machine, where separate runs minutes apart move by
+10% or more.
+
+The train step is the classification task's (softmax cross-entropy, SGD with momentum),
+through `jaxvision.engine.steps.compile_train_step`, state donated, synthetic batch.
+
+Run:
+  python -m benchmarks.step_variants --model=resnet18 --image_size=32 --stem=cifar \
+    --impls=auto,xla --options=engine,xla_default --rounds=5
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+OPTIONS = ("engine", "xla_default")
+RULES = ("shipped", "retuned")
+
+
+def _compiler_options(name: str) -> dict[str, Any]:
+    from jaxvision.engine import compiler_options
+
+    return compiler_options.for_backend() if name == "engine" else {}
+
+
+def set_rules(name: str) -> None:
+    """Sets `jaxvision.ops.conv`'s rule constants; takes effect at the next trace."""
+    from jaxvision.ops import conv
+
+    retuned = name == "retuned"
+    conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 9 if retuned else SHIPPED["strided"]
+    conv.CPU_IM2COL_1X1 = False if retuned else SHIPPED["1x1"]
+    conv.choose_batch_chunk = _no_chunk if retuned else SHIPPED["chunk"]
+
+
+def _no_chunk(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _shipped() -> dict[str, Any]:
+    from jaxvision.ops import conv
+
+    return {
+        "strided": conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
+        "1x1": conv.CPU_IM2COL_1X1,
+        "chunk": conv.choose_batch_chunk,
+    }
+
+
+SHIPPED: dict[str, Any] = {}
+
+
+def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) -> tuple:
+    """(compiled step, initial state) of one variant."""
+    import jax
+    import ml_collections
+
+    from benchmarks import throughput
+    from jaxvision import optim
+    from jaxvision.data.sources import DatasetMeta
+    from jaxvision.engine import mesh as mesh_lib
+    from jaxvision.engine import steps, train_state
+    from jaxvision.tasks.classification import ClassificationTask
+
+    config = ml_collections.ConfigDict(
+        {
+            "model": {
+                "name": args.model,
+                "dtype": "float32",
+                "kwargs": {"stem": args.stem, "conv_impl": impl},
+            },
+            "label_smoothing": throughput.LABEL_SMOOTHING,
+            "dataset": {"train_pp": "", "eval_pp": ""},
+        }
+    )
+    names = tuple(f"class_{i}" for i in range(args.num_classes))
+    task = ClassificationTask(config, DatasetMeta("synthetic", names, args.batch_size))
+    opt = optim.default_config()
+    opt.update(
+        name="sgd",
+        learning_rate=throughput.LEARNING_RATE,
+        momentum=throughput.MOMENTUM,
+        schedule="constant",
+    )
+    tx, schedule = optim.make_optimizer(opt, total_steps=1 + args.rounds)
+    mesh = mesh_lib.make_mesh()
+    state = jax.jit(lambda r, b: train_state.create(task.init_variables(r, b), tx))(
+        jax.random.key(throughput.INIT_SEED), batch
+    )
+    step = steps.compile_train_step(
+        task, tx, schedule, mesh, compiler_options=_compiler_options(options)
+    )
+    return step, state
+
+
+def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Compiles every variant, times `rounds` interleaved steps; returns name -> record."""
+    import jax
+
+    from benchmarks import throughput
+    from jaxvision.engine import mesh as mesh_lib
+
+    SHIPPED.update(_shipped())
+    mesh = mesh_lib.make_mesh()
+    batch = mesh_lib.global_batch(throughput._synthetic_batch(args), mesh)
+    rng = jax.random.key(throughput.DATA_SEED)
+    variants = {}
+    for impl, options, rules in itertools.product(args.impls, args.options, args.rules):
+        set_rules(rules)
+        step, state = build_step(args, impl, options, batch)
+        start = time.perf_counter()
+        state, _ = step(state, batch, rng)  # compiles
+        jax.block_until_ready(state)
+        name = f"{impl}/{options}/{rules}"
+        variants[name] = {"step": step, "state": state, "first_s": time.perf_counter() - start}
+        variants[name]["times"] = []
+    set_rules("shipped")
+    for _ in range(args.rounds):
+        for v in variants.values():
+            start = time.perf_counter()
+            v["state"], _ = v["step"](v["state"], batch, rng)
+            jax.block_until_ready(v["state"])
+            v["times"].append(time.perf_counter() - start)
+    return {
+        name: {
+            "median_s": statistics.median(v["times"][1:] or v["times"]),
+            "images_per_s": args.batch_size / statistics.median(v["times"][1:] or v["times"]),
+            "first_s": v["first_s"],
+            "times_s": v["times"],
+        }
+        for name, v in variants.items()
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--stem", default="cifar", choices=("cifar", "imagenet"))
+    parser.add_argument("--num_classes", type=int, default=10)
+    parser.add_argument("--impls", default="auto,xla", type=lambda s: s.split(","))
+    parser.add_argument("--options", default="engine,xla_default", type=lambda s: s.split(","))
+    parser.add_argument("--rules", default="shipped", type=lambda s: s.split(","))
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (first dropped)")
+    args = parser.parse_args(argv)
+    for value, valid, flag in (
+        (args.options, OPTIONS, "--options"),
+        (args.rules, RULES, "--rules"),
+        (args.impls, ("auto", "xla", "im2col"), "--impls"),
+    ):
+        if not set(value) <= set(valid):
+            parser.error(f"{flag}: choose from {', '.join(valid)}")
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    args = parse_args(argv)
+    records = run(args)
+    for name, rec in records.items():
+        print(
+            f"{args.model}@{args.image_size} b{args.batch_size} {name:24s} "
+            f"{rec['median_s']:.3f} s/step {rec['images_per_s']:7.1f} img/s "
+            f"(compile + first {rec['first_s']:.1f} s; "
+            f"steps {[round(t, 3) for t in rec['times_s']]})"
+        )
+    return records
+
+
+if __name__ == "__main__":
+    main()
