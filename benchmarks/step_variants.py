@@ -97,9 +97,11 @@ def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) ->
     )
     tx, schedule = optim.make_optimizer(opt, total_steps=1 + args.rounds)
     mesh = mesh_lib.make_mesh()
-    state = jax.jit(lambda r, b: train_state.create(task.init_variables(r, b), tx))(
-        jax.random.key(throughput.INIT_SEED), batch
-    )
+    # Replicated, as the step returns it: otherwise the second call compiles again.
+    state = jax.jit(
+        lambda r, b: train_state.create(task.init_variables(r, b), tx),
+        out_shardings=mesh_lib.replicated(mesh),
+    )(jax.random.key(throughput.INIT_SEED), batch)
     step = steps.compile_train_step(
         task, tx, schedule, mesh, compiler_options=_compiler_options(options)
     )
