@@ -7,13 +7,33 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxvision.data.sources import DatasetMeta
+from jaxvision.ops.image import normalize
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+
+
+def compute_dtype(name: str) -> jnp.dtype:
+    """A compute dtype name -> the jnp dtype (ValueError otherwise).
+
+    ``"float64"`` (a numerics-debugging mode) needs ``JAX_ENABLE_X64=1``.
+    """
+    valid = {
+        "float32": jnp.float32,
+        "bfloat16": jnp.bfloat16,
+        "float16": jnp.float16,
+        "float64": jnp.float64,
+    }
+    if name not in valid:
+        raise ValueError(f"unknown dtype {name!r}; valid: {sorted(valid)}")
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
+    return valid[name]
 
 
 class Task(abc.ABC):
@@ -56,9 +76,18 @@ class Task(abc.ABC):
         """Preprocessing spec of eval examples."""
         return self.config.dataset.eval_pp
 
-    @abc.abstractmethod
     def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
-        """``model.init`` on a batch shaped like the training batches."""
+        """``model.init`` on a batch shaped like the training batches (normalised images,
+        inference mode); a task whose model needs more rngs overrides it."""
+        return self.model.init(rng, normalize(batch["image"]), train=False)
+
+    def apply_model(
+        self, variables: dict[str, Any], images: jax.Array, train: bool, **kwargs: Any
+    ) -> Any:
+        """The model on uint8 images [b, h, w, 3], normalised in ``model.dtype``; ``kwargs``
+        go to ``model.apply`` (e.g. ``mutable``)."""
+        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
+        return self.model.apply(variables, x, train=train, **kwargs)
 
     @abc.abstractmethod
     def loss(

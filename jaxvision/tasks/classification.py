@@ -13,29 +13,11 @@ from jaxvision import models, visualization
 from jaxvision.losses.classification import softmax_cross_entropy
 from jaxvision.metrics.classification import masked_sums, means_from_sums, topk_correct
 from jaxvision.ops.image import normalize
-from jaxvision.tasks.base import Batch, Metrics, Task
+from jaxvision.tasks.base import Batch, Metrics, Task, compute_dtype
 
 TOP_K = 5
 # Images shown in the workdir's predictions.png.
 NUM_PICTURE_IMAGES = 32
-
-
-def compute_dtype(name: str) -> jnp.dtype:
-    """A compute dtype name -> the jnp dtype (ValueError otherwise).
-
-    ``"float64"`` (a numerics-debugging mode) needs ``JAX_ENABLE_X64=1``.
-    """
-    valid = {
-        "float32": jnp.float32,
-        "bfloat16": jnp.bfloat16,
-        "float16": jnp.float16,
-        "float64": jnp.float64,
-    }
-    if name not in valid:
-        raise ValueError(f"unknown dtype {name!r}; valid: {sorted(valid)}")
-    if name == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
-    return valid[name]
 
 
 class ClassificationTask(Task):
@@ -59,10 +41,6 @@ class ClassificationTask(Task):
             **cfg.get("kwargs", {}),
         )
 
-    def _logits(self, variables: dict[str, Any], images: jax.Array, train: bool, **kw) -> Any:
-        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
-        return self.model.apply(variables, x, train=train, **kw)
-
     def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
         x = normalize(batch["image"])
         params_rng, dropout_rng = jax.random.split(rng)
@@ -72,7 +50,7 @@ class ClassificationTask(Task):
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
         variables = {"params": params, **model_state}
-        logits, new_state = self._logits(
+        logits, new_state = self.apply_model(
             variables,
             batch["image"],
             train=True,
@@ -84,7 +62,7 @@ class ClassificationTask(Task):
         return jnp.mean(losses), (new_state, {"accuracy": accuracy})
 
     def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
-        logits = self._logits(variables, batch["image"], train=False)  # [b, k]
+        logits = self.apply_model(variables, batch["image"], train=False)  # [b, k]
         labels = batch["label"]  # [b]
         values = {
             "accuracy": topk_correct(logits, labels, 1),
@@ -98,7 +76,7 @@ class ClassificationTask(Task):
 
     def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
         """Top-5 classes and probabilities for uint8 images [b, h, w, 3]."""
-        logits = self._logits(variables, images, train=False)  # [b, k]
+        logits = self.apply_model(variables, images, train=False)  # [b, k]
         probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [b, k]
         top_probs, top_classes = jax.lax.top_k(probs, min(TOP_K, probs.shape[-1]))  # [b, 5]
         return {"classes": top_classes, "probabilities": top_probs}

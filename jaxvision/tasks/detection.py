@@ -36,9 +36,7 @@ from jaxvision import models, visualization
 from jaxvision.metrics.detection import DetectionEvaluator
 from jaxvision.ops import boxes as box_ops
 from jaxvision.ops import nms
-from jaxvision.ops.image import normalize
-from jaxvision.tasks.base import Batch, Metrics, Task
-from jaxvision.tasks.classification import compute_dtype
+from jaxvision.tasks.base import Batch, Metrics, Task, compute_dtype
 
 # Images drawn into the workdir's predictions.png.
 NUM_PICTURE_IMAGES = 16
@@ -163,19 +161,12 @@ class DetectionTask(Task):
         cfg = self.config.model
         return self.build_detector(build_backbone(cfg), compute_dtype(cfg.dtype))
 
-    def _apply(self, variables: dict[str, Any], images: jax.Array, train: bool, **kw) -> Any:
-        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
-        return self.model.apply(variables, x, train=train, **kw)
-
-    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
-        return self.model.init(rng, normalize(batch["image"]), train=False)
-
     def loss(
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
         del rng
         variables = {"params": params, **model_state}
-        outputs, new_state = self._apply(
+        outputs, new_state = self.apply_model(
             variables, batch["image"], train=True, mutable=list(model_state)
         )
         h, w = batch["image"].shape[1:3]
@@ -206,7 +197,7 @@ class DetectionTask(Task):
           ``boxes`` [b, k, 4] xyxy input pixels, ``scores`` [b, k], ``classes`` [b, k],
           ``valid`` [b, k] and ``num_valid`` [b], with ``k = detection.max_detections``.
         """
-        outputs = self._apply(variables, images, train=False)
+        outputs = self.apply_model(variables, images, train=False)
         return self._detect(outputs, images.shape[1:3])
 
     def eval_outputs(self, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:

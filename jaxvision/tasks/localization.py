@@ -32,9 +32,7 @@ from jaxvision.losses.classification import softmax_cross_entropy
 from jaxvision.metrics.classification import masked_sums, means_from_sums, topk_correct
 from jaxvision.models.localizer import Localizer
 from jaxvision.ops import boxes as box_ops
-from jaxvision.ops.image import normalize
 from jaxvision.tasks.base import Batch, Metrics, Task
-from jaxvision.tasks.classification import compute_dtype
 from jaxvision.tasks.detection import build_backbone
 
 # IoU at which a localization counts as correct (ILSVRC, PASCAL).
@@ -53,10 +51,6 @@ class LocalizationTask(Task):
         cfg = self.config.model
         return Localizer(build_backbone(cfg), num_classes=self.meta.num_classes, **cfg.kwargs)
 
-    def _apply(self, variables: dict[str, Any], images: jax.Array, train: bool, **kw) -> Any:
-        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
-        return self.model.apply(variables, x, train=train, **kw)
-
     @staticmethod
     def _pred_boxes(outputs: dict[str, jax.Array]) -> jax.Array:
         """The model's normalised (cx, cy, w, h) -> normalised xyxy [b, 4]."""
@@ -66,16 +60,13 @@ class LocalizationTask(Task):
     def _true_boxes(batch: Batch) -> jax.Array:
         return box_ops.convert_format(batch["bbox"], "yxyx", "xyxy")  # [b, 4]
 
-    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
-        return self.model.init(rng, normalize(batch["image"]), train=False)
-
     def loss(
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
         del rng
         cfg = self.config.localization
         variables = {"params": params, **model_state}
-        outputs, new_state = self._apply(
+        outputs, new_state = self.apply_model(
             variables, batch["image"], train=True, mutable=list(model_state)
         )
         pred, true = self._pred_boxes(outputs), self._true_boxes(batch)  # [b, 4]
@@ -94,7 +85,7 @@ class LocalizationTask(Task):
         return loss, (new_state, metrics)
 
     def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
-        outputs = self._apply(variables, batch["image"], train=False)
+        outputs = self.apply_model(variables, batch["image"], train=False)
         iou = box_ops.iou(self._pred_boxes(outputs), self._true_boxes(batch))  # [b]
         correct = topk_correct(outputs["logits"], batch["label"], 1)  # [b]
         values = {
@@ -110,7 +101,7 @@ class LocalizationTask(Task):
 
     def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
         """Class, probability and box (xyxy pixels of the input) for uint8 images [b, h, w, 3]."""
-        outputs = self._apply(variables, images, train=False)
+        outputs = self.apply_model(variables, images, train=False)
         probs = jax.nn.softmax(outputs["logits"], axis=-1)  # [b, k]
         h, w = images.shape[1:3]
         return {
