@@ -9,8 +9,8 @@ task's schema (`benchmarks.synthetic`: no dataset is read, no JPEG decoded):
   optimizer and schedule, state donated), steady-state images/s after compilation;
 - inference: `jaxvision.engine.steps.compile_predict` (the task's `predict`), images/s;
 - compile time (tracing + XLA compilation, `lower()` + `compile()`), XLA's memory analysis of
-  each executable, XLA's FLOP count of a train step (-> MFU where the device's peak is known,
-  `benchmarks.mfu`), and the child's peak RSS (one process per model).
+  each executable, the model FLOPs of a train step counted on its jaxpr (-> MFU where the
+  device's peak is known, `benchmarks.mfu`), and the child's peak RSS (one process per model).
 
 Where the entry names a PyTorch reference, a second child times the same architecture in
 plain `torch.nn`, same batch, same image size, and the report gives the jaxvision / PyTorch

@@ -6,7 +6,8 @@ update with BatchNorm statistics updated, exactly the step `python -m train` run
 uint8 images normalised inside the step); with `--inference`, the eval-mode forward of
 `ClassificationTask.predict` (logits, softmax, top-5). The PyTorch side runs the same
 architecture (`benchmarks.torch_models.torch_resnet`) with the same optimizer, loss and input
-normalisation in eager mode, on the CPU.
+normalisation in eager mode, on the CPU, or on a CUDA GPU with `--torch-device=cuda` (bfloat16
+through `torch.autocast`, each step synchronised with `torch.cuda.synchronize`).
 
 Each framework runs in its own child process (`--framework=jax|torch`, JSON on stdout), one
 after the other, so that peak memory is measured per framework and neither shares threads or
@@ -29,14 +30,14 @@ Output JSON (`--json`)::
     "benchmark": "throughput",
     "mode": "train" | "inference",
     "config": {"model", "image_size", "batch_size", "stem", "num_classes", "dtype", "steps",
-               "warmup", "threads", "conv", "torch_channels_last", "compare"},
+               "warmup", "threads", "conv", "torch_channels_last", "torch_device", "compare"},
     "results": {
       "jax" | "torch": {
         "framework", "images_per_s", "step_time_median_s", "step_time_mean_s",
         "step_time_min_s", "step_times_s", "first_step_s", "compile_time_s", "peak_rss_mib",
         "threads", "cpu_affinity",
         # jax only: "backend", "devices", "stem" (null: the model has none), "conv";
-        # torch only: "device" (always "cpu"), "num_threads", "channels_last"
+        # torch only: "device" ("cpu" | "cuda"), "num_threads", "channels_last"
       }
     },
     "ratio_jax_over_torch": jax images/s / torch images/s (null without --compare=torch),
@@ -78,6 +79,7 @@ DTYPES = ("float32", "bfloat16")
 STEMS = ("cifar", "imagenet")
 # "flax": `flax.linen.Conv`; "jaxvision": `jaxvision.models.layers.Conv` (its "auto" lowering).
 CONV_CHOICES = ("flax", "jaxvision")
+TORCH_DEVICES = ("cpu", "cuda")
 # Models with a PyTorch reference in `benchmarks.torch_models`.
 TORCH_MODEL_PREFIX = "resnet"
 
@@ -351,14 +353,18 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(INIT_SEED)
+    device = torch.device(args.torch_device)
     memory_format = torch.channels_last if args.torch_channels_last else torch.contiguous_format
-    model = torch_resnet(args.model, args.num_classes, args.stem).to(memory_format=memory_format)
+    model = torch_resnet(args.model, args.num_classes, args.stem)
+    model = model.to(device=device, memory_format=memory_format)
     data = _synthetic_batch(args)
-    images = torch.from_numpy(data["image"])  # [b, s, s, 3] uint8
-    labels = torch.from_numpy(data["label"]).long()  # [b]
-    mean = torch.tensor(IMAGENET_MEAN).view(1, NUM_CHANNELS, 1, 1)
-    inv_std = 1.0 / torch.tensor(IMAGENET_STD).view(1, NUM_CHANNELS, 1, 1)
-    autocast = lambda: torch.autocast("cpu", torch.bfloat16, enabled=args.dtype == "bfloat16")
+    images = torch.from_numpy(data["image"]).to(device)  # [b, s, s, 3] uint8
+    labels = torch.from_numpy(data["label"]).long().to(device)  # [b]
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, NUM_CHANNELS, 1, 1)
+    inv_std = 1.0 / torch.tensor(IMAGENET_STD, device=device).view(1, NUM_CHANNELS, 1, 1)
+    autocast = lambda: torch.autocast(device.type, torch.bfloat16, enabled=args.dtype == "bfloat16")
+    # A step's time is its latency: wait for the GPU's queue before the clock stops.
+    sync = (lambda _: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda _: None)
 
     def normalized() -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).float()  # [b, 3, s, s]
@@ -387,10 +393,12 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
             optimizer.step()
             return loss.detach()
 
-    timing, _ = time_steps(step, None, steps=args.steps, warmup=args.warmup, sync=lambda _: None)
+    timing, _ = time_steps(step, None, steps=args.steps, warmup=args.warmup, sync=sync)
     record = _result(TORCH, args, timing, compile_s=timing.first_s)
     record.update(
-        device="cpu", num_threads=torch.get_num_threads(), channels_last=args.torch_channels_last
+        device=device.type,
+        num_threads=torch.get_num_threads(),
+        channels_last=args.torch_channels_last,
     )
     return record
 
@@ -424,6 +432,7 @@ def _child_argv(args: argparse.Namespace, framework: str) -> list[str]:
         argv.append("--inference")
     if args.torch_channels_last:
         argv.append("--torch-channels-last")
+    argv.append(f"--torch-device={args.torch_device}")
     return argv
 
 
@@ -488,7 +497,8 @@ def _summary(args: argparse.Namespace, report: dict[str, Any]) -> str:
         f"{args.dtype} threads={args.threads}:"
     )
     parts = [
-        f"{name} {r['images_per_s']:.1f} img/s ({r['step_time_median_s'] * 1e3:.1f} ms/step, "
+        f"{name} on {r.get('backend') or r.get('device')} {r['images_per_s']:.1f} img/s "
+        f"({r['step_time_median_s'] * 1e3:.1f} ms/step, "
         f"compile {r['compile_time_s']:.1f} s, {r['peak_rss_mib']:.0f} MiB)"
         for name, r in report["results"].items()
     ]
@@ -543,6 +553,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare", choices=COMPARE_CHOICES, default="none")
     parser.add_argument(
         "--torch-channels-last", action="store_true", help="NHWC memory format for PyTorch"
+    )
+    parser.add_argument(
+        "--torch-device",
+        choices=TORCH_DEVICES,
+        default="cpu",
+        help="where PyTorch runs (cuda: the first GPU; the JAX side runs on its default backend)",
     )
     parser.add_argument("--json", default=None, help="write the report to this file")
     parser.add_argument(
@@ -604,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "threads",
             "conv",
             "torch_channels_last",
+            "torch_device",
             "compare",
         )
     }

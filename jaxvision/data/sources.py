@@ -23,7 +23,6 @@ import os
 from typing import Any
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from jaxvision.data import coco_json, image_folder
 
@@ -98,6 +97,7 @@ def class_names_of(features: Any) -> tuple[str, ...]:
     """Label names of a TFDS FeaturesDict: ``label`` or ``objects/label``; () if neither.
 
     Example:
+      >>> import tensorflow_datasets as tfds
       >>> label = tfds.features.ClassLabel(names=["cat", "dog"])
       >>> class_names_of(tfds.features.FeaturesDict(
       ...     {"objects": tfds.features.Sequence({"label": label})}))
@@ -119,6 +119,10 @@ def class_names_of(features: Any) -> tuple[str, ...]:
 
 def _tfds_builder(name: str, data_dir: str) -> Any:
     """The builder of a prepared dataset: restored from its files, else from TFDS code."""
+    # Imported here, not at the top: the engine imports this module for `DatasetMeta`, and
+    # TFDS (with its protobuf and pyarrow stack, about a second) is only needed to open data.
+    import tensorflow_datasets as tfds
+
     try:
         return tfds.core.read_only_builder.builder_from_files(
             name, data_dir=data_dir, file_format="array_record"
