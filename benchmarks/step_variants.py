@@ -4,7 +4,9 @@ Variants are the product of the model's `conv_impl` ("auto", "xla", "im2col"), t
 compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_backend()`;
 "xla_default": none, i.e. XLA:CPU's YNNPACK convolutions) and the conv rules of
 `jaxvision.ops.conv` ("shipped"; "retuned": no batch chunks, stride-1 1x1 convs to XLA,
-strided convs to im2col only up to 3x3 outputs). Each variant is compiled once. The timed
+strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped rules with the
+forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`). Compiler
+options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
 rounds then take turns, one step of each variant per round, so the machine's drift hits all
 variants alike. That matters on a shared machine, where separate runs minutes apart move by
 10% or more.
@@ -15,6 +17,8 @@ through `jaxvision.engine.steps.compile_train_step`, state donated, synthetic ba
 Run:
   python -m benchmarks.step_variants --model=resnet18 --image_size=32 --stem=cifar \
     --impls=auto,xla --options=engine,xla_default --rounds=5
+  python -m benchmarks.step_variants --impls=auto \
+    --options=engine,engine+xla_cpu_use_fusion_emitters=false   # extra XLA options
 """
 
 from __future__ import annotations
@@ -27,13 +31,33 @@ from collections.abc import Sequence
 from typing import Any
 
 OPTIONS = ("engine", "xla_default")
-RULES = ("shipped", "retuned")
+RULES = ("shipped", "retuned", "chunked_forward")
+
+
+def _option_value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _compiler_options(name: str) -> dict[str, Any]:
+    """Options of a variant: "engine", "xla_default", or either with "+key=value" extras
+    (e.g. "engine+xla_cpu_use_fusion_emitters=false")."""
     from jaxvision.engine import compiler_options
 
-    return compiler_options.for_backend() if name == "engine" else {}
+    base, *extras = name.split("+")
+    if base not in OPTIONS:
+        raise ValueError(f"options {name!r}: start with one of {OPTIONS}")
+    options = compiler_options.for_backend() if base == "engine" else {}
+    for extra in extras:
+        key, sep, value = extra.partition("=")
+        if not sep:
+            raise ValueError(f"options {name!r}: {extra!r} is not key=value")
+        options[key] = _option_value(value)
+    return options
 
 
 def set_rules(name: str) -> None:
@@ -44,6 +68,9 @@ def set_rules(name: str) -> None:
     conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 9 if retuned else SHIPPED["strided"]
     conv.CPU_IM2COL_1X1 = False if retuned else SHIPPED["1x1"]
     conv.choose_batch_chunk = _no_chunk if retuned else SHIPPED["chunk"]
+    conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = (
+        False if name == "chunked_forward" else SHIPPED["forward_whole"]
+    )
 
 
 def _no_chunk(*args: Any, **kwargs: Any) -> None:
@@ -57,6 +84,7 @@ def _shipped() -> dict[str, Any]:
         "strided": conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
         "1x1": conv.CPU_IM2COL_1X1,
         "chunk": conv.choose_batch_chunk,
+        "forward_whole": conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
     }
 
 
@@ -160,7 +188,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (first dropped)")
     args = parser.parse_args(argv)
     for value, valid, flag in (
-        (args.options, OPTIONS, "--options"),
+        ([o.split("+")[0] for o in args.options], OPTIONS, "--options"),
         (args.rules, RULES, "--rules"),
         (args.impls, ("auto", "xla", "im2col"), "--impls"),
     ):

@@ -408,6 +408,7 @@ def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
             dtype=job["dtype"],
             inference=mode == "inference",
             torch_channels_last=False,
+            torch_device="cpu",
             threads=threads,
             steps=job["steps"],
             warmup=job["warmup"],

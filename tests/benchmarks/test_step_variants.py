@@ -7,7 +7,11 @@ from jaxvision.ops import conv
 
 
 def test_tiny_run_times_every_variant_and_restores_rules():
-    shipped = (conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED, conv.CPU_IM2COL_1X1)
+    shipped = (
+        conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
+        conv.CPU_IM2COL_1X1,
+        conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
+    )
     records = step_variants.main(
         [
             "--model=resnet_tiny",
@@ -15,20 +19,24 @@ def test_tiny_run_times_every_variant_and_restores_rules():
             "--batch_size=2",
             "--num_classes=3",
             "--impls=auto",
-            "--options=engine,xla_default",
-            "--rules=shipped,retuned",
+            "--options=engine,xla_default+xla_cpu_enable_fast_min_max=true",
+            "--rules=shipped,chunked_forward",
             "--rounds=2",
         ]
     )
     assert sorted(records) == [
-        "auto/engine/retuned",
+        "auto/engine/chunked_forward",
         "auto/engine/shipped",
-        "auto/xla_default/retuned",
-        "auto/xla_default/shipped",
+        "auto/xla_default+xla_cpu_enable_fast_min_max=true/chunked_forward",
+        "auto/xla_default+xla_cpu_enable_fast_min_max=true/shipped",
     ]
     for rec in records.values():
         assert len(rec["times_s"]) == 2 and rec["median_s"] > 0 and rec["images_per_s"] > 0
-    assert shipped == (conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED, conv.CPU_IM2COL_1X1)
+    assert shipped == (
+        conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
+        conv.CPU_IM2COL_1X1,
+        conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
+    )
     assert conv.choose_batch_chunk is not step_variants._no_chunk
 
 
@@ -36,3 +44,10 @@ def test_tiny_run_times_every_variant_and_restores_rules():
 def test_rejects_bad_flags(flag):
     with pytest.raises(SystemExit):
         step_variants.parse_args([flag])
+
+
+def test_extra_compiler_options_parse():
+    options = step_variants._compiler_options("xla_default+a=true+b=3+c=dot,reduce")
+    assert options == {"a": True, "b": 3, "c": "dot,reduce"}
+    with pytest.raises(ValueError, match="key=value"):
+        step_variants._compiler_options("engine+novalue")

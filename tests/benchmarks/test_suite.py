@@ -140,3 +140,13 @@ def test_smoke_run_covers_every_task(tmp_path):
     assert elapsed < SMOKE_BUDGET_S, f"smoke run took {elapsed:.0f} s"
     lines = mfu.report_lines(report)
     assert any("MFU" in line for line in lines)
+
+
+def test_torch_resnet_reference_times_train_and_inference_on_the_cpu():
+    job = suite.make_job(suite.ENTRY_BY_NAME["demo_resnet_tiny"], suite.parse_args(["--smoke"]))
+    records = suite._torch_child(job)
+    for mode in ("train", "inference"):
+        assert records[mode]["images_per_s"] > 0
+        assert records[mode]["device"] == "cpu"
+        step = records[mode]["step_time_median_s"]
+        assert records[mode]["images_per_s"] == pytest.approx(suite.SMOKE_BATCH_SIZE / step)

@@ -212,6 +212,41 @@ def test_batch_chunked_xla_matches_xla():
     _assert_close(_value_and_grads(fns, x[:6], w))
 
 
+def _count(jaxpr, name):
+    """Equations named `name` in a jaxpr and its sub-jaxprs."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += eqn.primitive.name == name
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += _count(inner, name)
+    return total
+
+
+def test_batch_chunks_run_in_the_derivatives_only():
+    x, w = _arrays((8, 6, 6, 3), (3, 3, 3, 4))
+    chunked = functools.partial(conv_ops.conv_general, impl="xla", batch_chunk=2)  # 4 chunks
+    conv = "conv_general_dilated"
+    # Forward (inference): one conv on the whole batch.
+    assert _count(jax.make_jaxpr(chunked)(x, w).jaxpr, conv) == 1
+    # Reverse mode: the input and kernel gradients, 4 chunks each, beside the forward conv.
+    grads = jax.grad(lambda x, w: chunked(x, w).sum(), argnums=(0, 1))
+    assert _count(jax.make_jaxpr(grads)(x, w).jaxpr, conv) == 1 + 2 * 4
+    # The kernel gradient alone: no input-gradient convs.
+    grad_w = jax.grad(lambda w: chunked(x, w).sum())
+    assert _count(jax.make_jaxpr(grad_w)(w).jaxpr, conv) == 1 + 4
+    # Forward mode and second derivatives work and agree with lax.
+    ref = functools.partial(conv_ops.conv_general, impl="xla")
+    np.testing.assert_allclose(
+        jax.jvp(chunked, (x, w), (x, w))[1], jax.jvp(ref, (x, w), (x, w))[1], RTOL, ATOL
+    )
+    hess = jax.hessian(lambda w: jnp.sum(chunked(x, w) ** 2))(w)
+    hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
+    np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+
+
 def test_bad_arguments_raise():
     x, w = _arrays((1, 5, 5, 4), (3, 3, 4, 8))
     with pytest.raises(ValueError, match="impl"):
