@@ -342,7 +342,7 @@ def _chunked_backward(conv, x: jax.Array, kernel: jax.Array, chunk: int | None) 
     if not CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS:
         return _batch_chunked(lambda part: conv(part, kernel), x, chunk)
 
-    @functools.partial(jax.custom_jvp)
+    @jax.custom_jvp
     def full(x: jax.Array, kernel: jax.Array) -> jax.Array:
         return conv(x, kernel)
 
@@ -355,9 +355,7 @@ def _chunked_backward(conv, x: jax.Array, kernel: jax.Array, chunk: int | None) 
             dy.append(_batch_chunked(lambda part: conv(part, kernel), dx, chunk))
         if not isinstance(dkernel, SymbolicZero):
             dy.append(_batch_chunked(lambda part: conv(part, dkernel), x, chunk))
-        if not dy:
-            return y, SymbolicZero(jax.core.get_aval(y).to_tangent_aval())
-        return y, functools.reduce(jnp.add, dy)
+        return y, functools.reduce(jnp.add, dy) if dy else jnp.zeros_like(y)
 
     full.defjvp(jvp, symbolic_zeros=True)
     return full(x, kernel)
