@@ -47,12 +47,12 @@ def memory_mib(compiled: Any) -> dict[str, float] | None:
 
 
 def _compile(jitted: Any, *example_args: Any) -> tuple[Any, Any, float]:
-    """`(lowered, compiled, seconds)`: `jitted.lower(*args)`, its `.compile()` and their wall
-    time (tracing + XLA compilation)."""
+    """`(traced, compiled, seconds)`: `jitted.trace(*args)` (its jaxpr gives the model FLOPs),
+    its `.lower().compile()` and their wall time (tracing + XLA compilation)."""
     start = time.perf_counter()
-    lowered = jitted.lower(*example_args)
-    compiled = lowered.compile()
-    return lowered, compiled, time.perf_counter() - start
+    traced = jitted.trace(*example_args)
+    compiled = traced.lower().compile()
+    return traced, compiled, time.perf_counter() - start
 
 
 def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict[str, Any]:
@@ -105,8 +105,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     train_step = steps.compile_train_step(
         task, tx, schedule, mesh, config.optimizer.accumulation_steps
     )
-    flops = mfu_lib.model_flops(train_step, state, batch, rng)  # traced only, nothing runs
-    _, compiled, compile_s = _compile(train_step, state, batch, rng)
+    traced, compiled, compile_s = _compile(train_step, state, batch, rng)
+    flops = mfu_lib.jaxpr_flops(traced.jaxpr)  # model FLOPs, from the one trace
     train_memory = memory_mib(compiled)
     timing, (state, _) = throughput.time_steps(
         lambda carry: compiled(carry[0], batch, rng),

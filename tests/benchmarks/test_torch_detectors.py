@@ -55,15 +55,21 @@ def _reference(config: dict, name: str) -> td.Reference:
     return td.build_reference(config, NUM_CLASSES[name], (IMAGE_SIZE, IMAGE_SIZE))
 
 
-@pytest.mark.parametrize("name", SMALL_CONFIGS + COCO_CONFIGS)
-def test_parameters_and_outputs_match_the_flax_model(name):
-    """Same parameter tensors (sizes, count) and output shapes as the task's flax model."""
+def _jax_side(name: str):
+    """(config, its torch_config, the JAX task, a synthetic batch) of a config file."""
     config = suite.load_config(f"train/configs/{name}.py")
     k = NUM_CLASSES[name]
     task = tasks.get_task(config.task)(
         config, DatasetMeta("synthetic", tuple(map(str, range(k))), 1)
     )
-    batch = _batch(suite.torch_config(config), name)
+    plain = suite.torch_config(config)
+    return config, plain, task, _batch(plain, name)
+
+
+@pytest.mark.parametrize("name", SMALL_CONFIGS + COCO_CONFIGS)
+def test_parameters_and_outputs_match_the_flax_model(name):
+    """Same parameter tensors (sizes, count) and output shapes as the task's flax model."""
+    _, plain, task, batch = _jax_side(name)
     variables = jax.eval_shape(task.init_variables, jax.random.key(0), batch)
     outputs = jax.eval_shape(
         lambda v, x: task.model.apply(v, x, train=False),
@@ -72,7 +78,7 @@ def test_parameters_and_outputs_match_the_flax_model(name):
     )
     flax_sizes = sorted(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables["params"]))
 
-    reference = _reference(suite.torch_config(config), name)
+    reference = _reference(plain, name)
     torch_sizes = sorted(p.numel() for p in reference.model.parameters())
     assert torch_sizes == flax_sizes  # hence the same total
     with torch.inference_mode():
@@ -133,20 +139,15 @@ def _random_outputs(rng: np.random.Generator, task: str, n: int, k: int) -> dict
 @pytest.mark.parametrize("name", ["retinanet_small", "yolo_small", *COCO_CONFIGS])
 def test_losses_and_detections_match_the_jax_task(name):
     """Same raw outputs in, same loss terms and detections out as the JAX task."""
-    config = suite.load_config(f"train/configs/{name}.py")
-    k = NUM_CLASSES[name]
-    task = tasks.get_task(config.task)(
-        config, DatasetMeta("synthetic", tuple(map(str, range(k))), 1)
-    )
-    batch = _batch(suite.torch_config(config), name)
-    reference = _reference(suite.torch_config(config), name)
+    config, plain, task, batch = _jax_side(name)
+    reference = _reference(plain, name)
     hw = (IMAGE_SIZE, IMAGE_SIZE)
     n = (
-        len(td.anchor_grid(suite.torch_config(config), hw))
+        len(td.anchor_grid(plain, hw))
         if config.task == "retinanet"
-        else (len(td.point_grid(suite.torch_config(config), hw)["points"]))
+        else (len(td.point_grid(plain, hw)["points"]))
     )
-    outputs = _random_outputs(np.random.default_rng(0), config.task, n, k)
+    outputs = _random_outputs(np.random.default_rng(0), config.task, n, NUM_CLASSES[name])
 
     jax_outputs = {key: jnp.asarray(v) for key, v in outputs.items()}
     torch_outputs = {key: torch.from_numpy(v) for key, v in outputs.items()}
