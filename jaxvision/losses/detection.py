@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
-import optax
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxvision.ops import boxes as box_ops
 
@@ -30,9 +33,16 @@ def sigmoid_focal_loss(
     """Per-element sigmoid focal loss (Lin et al. 2017), as torchvision's ``sigmoid_focal_loss``.
 
     ``FL = -alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(logits)``,
-    ``p_t = p t + (1 - p)(1 - t)`` and ``alpha_t = alpha t + (1 - alpha)(1 - t)``. Computed
-    in log space (``optax.sigmoid_focal_loss``): finite with finite gradients for any logits,
-    also for soft targets in [0, 1].
+    ``p_t = p t + (1 - p)(1 - t)`` and ``alpha_t = alpha t + (1 - alpha)(1 - t)``; also for
+    soft targets ``t`` in [0, 1] (the cross-entropy is then ``-t log p - (1 - t) log(1 - p)``).
+
+    One exponential and one log an element: with ``e = exp(-|x|)``,
+    ``log(1 + exp(-|x|)) = log1p(e)`` gives the cross-entropy ``max(x, 0) - x t + log1p(e)``,
+    and ``p`` and ``1 - p`` are ``1 / (1 + e)`` and ``e / (1 + e)`` by the sign of ``x``, each
+    accurate (no ``1 - p`` cancellation), so ``1 - p_t = (1 - t) p + t (1 - p)`` needs no
+    log-space detour. Integer ``gamma`` is a product (``lax.integer_pow``). The derivatives are
+    written out (a ``custom_jvp``: forward mode and higher derivatives work). Finite, with
+    finite gradients, for any logits.
 
     Args:
       logits: [..., c] logits (computed in float32).
@@ -52,11 +62,67 @@ def sigmoid_focal_loss(
         raise ValueError(f"gamma must be >= 0, got {gamma}")
     if alpha > 1:
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable), got {alpha}")
-    logits = jnp.asarray(logits, jnp.float32)
-    targets = jnp.asarray(targets, jnp.float32)
-    return optax.sigmoid_focal_loss(
-        logits, targets, alpha=alpha if alpha >= 0 else None, gamma=gamma
-    )  # [..., c]
+    x = jnp.asarray(logits, jnp.float32)  # [..., c]
+    t = jnp.asarray(targets, jnp.float32)  # [..., c]
+    return _focal(x, t, float(alpha), float(gamma))
+
+
+def _focal_terms(x: jax.Array, t: jax.Array, alpha: float, gamma: float):
+    """The focal loss and its partial derivatives in the logits and the targets, elementwise.
+
+    With ``w = 1 - p_t = (1 - t) p + t (1 - p)``, ``ce = max(x, 0) - x t + log1p(e)``:
+    ``dce/dx = p - t``, ``dw/dx = (1 - 2t) p (1 - p)``, ``dce/dt = -x``, ``dw/dt = 1 - 2p``,
+    ``d alpha_t/dt = 2 alpha - 1``.
+
+    Returns:
+      (loss, dloss/dx, dloss/dt), each [..., c].
+    """
+    e = jnp.exp(-jnp.abs(x))
+    inv = 1.0 / (1.0 + e)
+    p = jnp.where(x >= 0, inv, e * inv)  # sigmoid(x)
+    q = jnp.where(x >= 0, e * inv, inv)  # 1 - sigmoid(x), without cancellation
+    ce = jnp.maximum(x, 0.0) - x * t + jnp.log1p(e)
+    w = (1.0 - t) * p + t * q  # 1 - p_t
+    if float(gamma).is_integer():
+        w_gamma = lax.integer_pow(w, int(gamma))
+        # gamma w**(gamma - 1); 0 for gamma = 0
+        dw_gamma = gamma * lax.integer_pow(w, int(gamma) - 1) if gamma else jnp.zeros_like(w)
+    else:  # the floor keeps w**(gamma - 1) finite (gamma < 1) where w underflows to 0
+        w = jnp.maximum(w, jnp.finfo(jnp.float32).tiny)
+        w_gamma = w**gamma
+        dw_gamma = gamma * w_gamma / w
+    a, da = (1.0, 0.0) if alpha < 0 else (alpha * t + (1.0 - alpha) * (1.0 - t), 2 * alpha - 1)
+    loss = a * w_gamma * ce
+    d_x = a * (dw_gamma * (1.0 - 2.0 * t) * p * q * ce + w_gamma * (p - t))
+    d_t = da * w_gamma * ce + a * (dw_gamma * (1.0 - 2.0 * p) * ce - w_gamma * x)
+    return loss, d_x, d_t
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _focal(x: jax.Array, t: jax.Array, alpha: float, gamma: float) -> jax.Array:
+    """Elementwise focal loss of float32 logits and targets (see `sigmoid_focal_loss`)."""
+    return _focal_terms(x, t, alpha, gamma)[0]
+
+
+def _focal_jvp(alpha, gamma, primals, tangents):
+    """Tangent ``dloss/dx dx + dloss/dt dt``, skipping a symbolically zero one.
+
+    A hand-written derivative keeps the backward pass one elementwise product with a
+    coefficient the forward pass computes alongside the loss; autodiff of the forward formula
+    instead leaves XLA:CPU a chain of 7 separately materialised [..., c] intermediates
+    (RetinaNet's COCO-size step: ~730 ms of them a step).
+    """
+    (x, t), (dx, dt) = primals, tangents
+    loss, d_x, d_t = _focal_terms(x, t, alpha, gamma)
+    out = jnp.zeros_like(loss)
+    if not isinstance(dx, SymbolicZero):
+        out = d_x * dx
+    if not isinstance(dt, SymbolicZero):
+        out = out + d_t * dt
+    return loss, out
+
+
+_focal.defjvp(_focal_jvp, symbolic_zeros=True)
 
 
 def l1_loss(pred: jax.Array, target: jax.Array) -> jax.Array:

@@ -1,10 +1,12 @@
 """Tests of jaxvision.losses.detection against NumPy formulas and inline torch references."""
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import torch
 
@@ -156,8 +158,54 @@ def test_sigmoid_focal_loss_soft_targets_extremes_and_errors():
     np.testing.assert_allclose(float(values[4]), 0.75 * 200, rtol=1e-5)  # confident and wrong
     np.testing.assert_allclose(float(values[5]), 0.25 * 200, rtol=1e-5)
     assert float(values[0]) < 1e-30 and float(values[9]) < 1e-30  # confident and right
+    # Non-integer gamma below 1 (w**gamma has an infinite slope at w = 0): still finite.
+    grad = jax.grad(lambda u: jnp.sum(detection.sigmoid_focal_loss(u, t, gamma=0.5)))(x)
+    assert np.all(np.isfinite(np.asarray(grad)))
     with pytest.raises(ValueError, match="gamma"):
         detection.sigmoid_focal_loss(x, t, gamma=-1.0)
+
+
+@pytest.mark.parametrize("gamma", [2.0, 0.5])
+def test_sigmoid_focal_loss_matches_optax_on_soft_targets(gamma):
+    """The one-exp formulation against optax's log-space one, values and gradients."""
+    rng = np.random.default_rng(2)
+    logits = jnp.asarray(rng.normal(0, 4, (300,)).astype(np.float32))
+    targets = jnp.asarray(rng.random(300).astype(np.float32))
+
+    def total(fn):
+        return jax.value_and_grad(lambda u: jnp.sum(fn(u)))(logits)
+
+    ours, ours_grad = total(lambda u: detection.sigmoid_focal_loss(u, targets, 0.25, gamma))
+    ref, ref_grad = total(lambda u: optax.sigmoid_focal_loss(u, targets, alpha=0.25, gamma=gamma))
+    np.testing.assert_allclose(float(ours), float(ref), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(ours_grad), np.asarray(ref_grad), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), (-1.0, 1.5), (0.5, 0.0)])
+def test_sigmoid_focal_loss_written_derivatives_match_autodiff(alpha, gamma):
+    """The custom_jvp's tangents in logits and targets, and a second derivative, against
+    autodiff of optax's formula (the derivative of the targets matters for soft targets)."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(0, 3, (200,)).astype(np.float32))
+    t = jnp.asarray(rng.random(200).astype(np.float32))
+    dx = jnp.asarray(rng.normal(size=200).astype(np.float32))
+    dt = jnp.asarray(rng.normal(size=200).astype(np.float32))
+    ours = functools.partial(detection.sigmoid_focal_loss, alpha=alpha, gamma=gamma)
+    ref = functools.partial(
+        optax.sigmoid_focal_loss, alpha=alpha if alpha >= 0 else None, gamma=gamma
+    )
+    for tangents in ((dx, dt), (dx, jnp.zeros_like(t)), (jnp.zeros_like(x), dt)):
+        got = jax.jvp(ours, (x, t), tangents)[1]
+        want = jax.jvp(ref, (x, t), tangents)[1]
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=2e-5)
+    # Reverse mode in the targets alone (the logits' tangent a symbolic zero).
+    got = jax.grad(lambda u: jnp.sum(ours(x, u)))(t)
+    want = jax.grad(lambda u: jnp.sum(ref(x, u)))(t)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=2e-5)
+    # Second derivative in the logits (elementwise, so the Hessian's diagonal).
+    hess = jax.grad(lambda u: jnp.sum(jax.grad(lambda v: jnp.sum(ours(v, t)))(u)))(x)
+    hess_ref = jax.grad(lambda u: jnp.sum(jax.grad(lambda v: jnp.sum(ref(v, t)))(u)))(x)
+    np.testing.assert_allclose(np.asarray(hess), np.asarray(hess_ref), rtol=1e-3, atol=1e-4)
 
 
 # ------------------------------------------------------------------ L1 losses
