@@ -5,7 +5,8 @@ compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_b
 "xla_default": none, i.e. XLA:CPU's YNNPACK convolutions) and the conv rules of
 `jaxvision.ops.conv` ("shipped"; "retuned": no batch chunks, stride-1 1x1 convs to XLA,
 strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped rules with the
-forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`). Compiler
+forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; "no_chunks":
+the shipped rules without batch chunks). Compiler
 options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
 rounds then take turns, one step of each variant per round, so the machine's drift hits all
 variants alike. That matters on a shared machine, where separate runs minutes apart move by
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 OPTIONS = ("engine", "xla_default")
-RULES = ("shipped", "retuned", "chunked_forward")
+RULES = ("shipped", "retuned", "chunked_forward", "no_chunks")
 
 
 def _option_value(text: str) -> Any:
@@ -67,7 +68,9 @@ def set_rules(name: str) -> None:
     retuned = name == "retuned"
     conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 9 if retuned else SHIPPED["strided"]
     conv.CPU_IM2COL_1X1 = False if retuned else SHIPPED["1x1"]
-    conv.choose_batch_chunk = _no_chunk if retuned else SHIPPED["chunk"]
+    conv.choose_batch_chunk = (
+        _no_chunk if name in ("retuned", "no_chunks") else SHIPPED["chunk"]
+    )
     conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = (
         False if name == "chunked_forward" else SHIPPED["forward_whole"]
     )

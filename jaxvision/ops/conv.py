@@ -101,6 +101,15 @@ CPU_XLA_CHUNK_BYTES = 2**20
 # At most this many chunks a conv: each is a conv of its own to compile (ResNet-18 at batch 128
 # compiles in 21 s with 32 chunks on its 32x32 convs, in 10 s with 8).
 CPU_XLA_MAX_CHUNKS = 8
+# No chunks of fewer images than this: the batch stays one conv. Under the engine's options
+# (Eigen convs), forward + backward of a 3x3 conv, `python -m benchmarks.conv_lowering`-style
+# micro-benchmarks, ms with no chunks against chunks of 1, 2, 4 or 8 images: 2x160x160x64
+# 123-140 against 148-151 (chunks of 1); 2x80x80x256 270 against 306-312; 8x80x80x128 256-281
+# against 283-395; 8x56x56x64 37 against 43-72; 32x56x56x64 141 against 157-216. Whole steps
+# interleaved (`python -m benchmarks.step_variants --rules=shipped,no_chunks`): ResNet-50 224
+# px batch 32 (chunks of 4) 6.97 s without chunks against 7.12 s; ResNet-18 32 px batch 128
+# (chunks of 16) 2.71 s with chunks against 3.25 s without.
+CPU_XLA_MIN_CHUNK_IMAGES = 16
 # Chunks only in the derivatives: the forward pass of a chunked conv runs on the whole batch
 # (`_chunked_backward`). Under the engine's compiler options (Eigen convs), train steps,
 # interleaved in one process (`python -m benchmarks.step_variants --rules=shipped,
@@ -287,7 +296,8 @@ def choose_batch_chunk(
     """Images a chunk for the "xla" lowering on `backend`, or None for one conv on the batch.
 
     On cpu: as many images as keep the larger of a chunk's input and output within
-    `CPU_XLA_CHUNK_BYTES`, but at most `CPU_XLA_MAX_CHUNKS` chunks; elsewhere None.
+    `CPU_XLA_CHUNK_BYTES`, but at most `CPU_XLA_MAX_CHUNKS` chunks, and None where that is
+    fewer than `CPU_XLA_MIN_CHUNK_IMAGES` images; elsewhere None.
 
     Args:
       x_shape: input shape [b, *spatial, cin].
@@ -303,7 +313,7 @@ def choose_batch_chunk(
     batch = x_shape[0]
     image_bytes = itemsize * max(math.prod(x_shape[1:]), math.prod(out_shape[1:]))
     chunk = max(1, CPU_XLA_CHUNK_BYTES // max(1, image_bytes), -(-batch // CPU_XLA_MAX_CHUNKS))
-    return chunk if chunk < batch else None
+    return chunk if CPU_XLA_MIN_CHUNK_IMAGES <= chunk < batch else None
 
 
 def _batch_chunked(fn, x: jax.Array, chunk: int | None) -> jax.Array:

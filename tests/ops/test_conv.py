@@ -198,6 +198,11 @@ def test_choose_batch_chunk():
     assert chunk == 128 // conv_ops.CPU_XLA_MAX_CHUNKS
     assert conv_ops.choose_batch_chunk((64, 8, 8, 64), (64, 8, 8, 128), 4, "cpu") == 32
     assert conv_ops.choose_batch_chunk((8, 8, 8, 64), (8, 8, 8, 128), 4, "cpu") is None
+    # Chunks would hold fewer than CPU_XLA_MIN_CHUNK_IMAGES images: one conv on the batch
+    # (ResNet-50 at 224 px, batch 32: 4 images of 784 KiB; a detector at 640 px, batch 2).
+    assert conv_ops.choose_batch_chunk((32, 56, 56, 64), (32, 56, 56, 64), 4, "cpu") is None
+    assert conv_ops.choose_batch_chunk((2, 160, 160, 64), (2, 160, 160, 64), 4, "cpu") is None
+    assert conv_ops.choose_batch_chunk((256, 56, 56, 64), (256, 56, 56, 64), 4, "cpu") == 32
 
 
 def test_batch_chunked_xla_matches_xla():
