@@ -46,7 +46,9 @@ class LoadedRun:
 
     @functools.cached_property
     def _predict_fn(self) -> Any:
-        return jax.jit(self.task.predict, compiler_options=compiler_options.for_backend())
+        return jax.jit(
+            self.task.predict, compiler_options=compiler_options.for_backend(inference=True)
+        )
 
     def preprocess_features(self, image: np.ndarray) -> dict[str, Any]:
         """An RGB uint8 image [h, w, 3] -> its preprocessed features (``image`` [h', w', 3]

@@ -262,7 +262,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         logging.info("resumed from step %d", int(state.step))
     start = int(state.step)
 
-    options = compiler_options.for_backend(overrides=config.get("compiler_options"))
+    overrides = config.get("compiler_options")
+    options = compiler_options.for_backend(overrides=overrides)
+    inference_options = compiler_options.for_backend(overrides=overrides, inference=True)
     train_step = steps.compile_train_step(
         task,
         tx,
@@ -272,8 +274,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state_sharding=sharding_lib.shardings_of(state),
         compiler_options=options,
     )
-    eval_step = steps.compile_eval_step(task, mesh, compiler_options=options)
-    predict = steps.compile_predict(task, mesh, compiler_options=options)
+    eval_step = steps.compile_eval_step(task, mesh, compiler_options=inference_options)
+    predict = steps.compile_predict(task, mesh, compiler_options=inference_options)
     log = _TrainLog(writer, config.batch_size)
     last_saved = checkpointer.latest_step()
     bar = tqdm(

@@ -150,10 +150,10 @@ def compile_train_step(
     )
 
 
-def _options(compiler_options: dict[str, Any] | None) -> dict[str, Any]:
-    """The given compiler options, or the backend's defaults for None."""
+def _options(compiler_options: dict[str, Any] | None, inference: bool = False) -> dict[str, Any]:
+    """The given compiler options, or the backend's defaults (train or inference) for None."""
     if compiler_options is None:
-        return compiler_options_lib.for_backend()
+        return compiler_options_lib.for_backend(inference=inference)
     return dict(compiler_options)
 
 
@@ -164,7 +164,8 @@ def compile_eval_step(
 
     ``task.eval_sums`` (sums over the global batch) or, for ``eval_mode == "outputs"``,
     ``task.eval_outputs`` (per-example rows of the global batch, on every host).
-    ``compiler_options`` as for ``compile_train_step``.
+    ``compiler_options`` as for ``compile_train_step``; None gives the backend's inference
+    options (``for_backend(inference=True)``).
     """
     replicated = mesh_lib.replicated(mesh)
     fn = task.eval_outputs if task.eval_mode == "outputs" else task.eval_sums
@@ -172,7 +173,7 @@ def compile_eval_step(
         fn,
         in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
         out_shardings=replicated,
-        compiler_options=_options(compiler_options),
+        compiler_options=_options(compiler_options, inference=True),
     )
 
 
@@ -181,10 +182,11 @@ def compile_predict(
 ) -> Callable[[dict[str, Any], jax.Array], Any]:
     """``task.predict`` under ``jax.jit`` over a sharded batch of images.
 
-    ``compiler_options`` as for ``compile_train_step``.
+    ``compiler_options`` as for ``compile_train_step``; None gives the backend's inference
+    options (``for_backend(inference=True)``).
     """
     return jax.jit(
         task.predict,
         in_shardings=(mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)),
-        compiler_options=_options(compiler_options),
+        compiler_options=_options(compiler_options, inference=True),
     )

@@ -41,6 +41,12 @@ def test_defaults_by_backend():
     assert cpu == dict(compiler_options.CPU_OPTIONS)
     cpu["x"] = 1  # a fresh dict each call
     assert "x" not in compiler_options.for_backend("cpu")
+    inference = compiler_options.for_backend("cpu", inference=True)
+    assert inference == dict(compiler_options.CPU_INFERENCE_OPTIONS) != cpu
+    assert compiler_options.for_backend("gpu", inference=True) == {}
+    # Overrides apply to the inference options alike.
+    fast = compiler_options.for_backend("cpu", {"xla_cpu_enable_fast_math": True}, inference=True)
+    assert fast == {**inference, "xla_cpu_enable_fast_math": True}
 
 
 def test_overrides_add_drop_and_replace():
@@ -69,3 +75,24 @@ def test_options_give_the_same_numbers():
     new = jax.jit(_conv_grad, compiler_options=compiler_options.for_backend("cpu"))(x, w)
     for a, b in zip(ref, new, strict=True):
         assert jnp.allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def _dot_chain(x, w):
+    return jnp.sum(jax.nn.relu(jax.nn.relu(x @ w) @ w), axis=-1)
+
+
+def test_inference_options_leave_out_every_ynnpack_fusion():
+    # Train options keep YNNPACK's dot fusions; the forward-only steps get none.
+    x, w = jnp.ones((512, 256)), jnp.ones((256, 256))
+
+    def text(options):
+        return jax.jit(_dot_chain, compiler_options=options).lower(x, w).compile().as_text()
+
+    ynn_fusion = re.compile(r"%ynn_fusion[\w.]* = ")  # also a ROOT instruction
+    assert ynn_fusion.search(text(compiler_options.for_backend("cpu")))
+    assert not ynn_fusion.search(text(compiler_options.for_backend("cpu", inference=True)))
+    ref = jax.jit(_dot_chain, compiler_options=compiler_options.for_backend("cpu"))(x * 0.01, w)
+    new = jax.jit(_dot_chain, compiler_options=compiler_options.for_backend("cpu", inference=True))(
+        x * 0.01, w
+    )
+    assert jnp.allclose(ref, new, rtol=1e-5)
