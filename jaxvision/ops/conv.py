@@ -108,8 +108,9 @@ CPU_XLA_MAX_CHUNKS = 8
 # against 283-395; 8x56x56x64 37 against 43-72; 32x56x56x64 141 against 157-216. Whole steps
 # interleaved (`python -m benchmarks.step_variants --rules=shipped,no_chunks`): ResNet-50 224
 # px batch 32 (chunks of 4) 6.97 s without chunks against 7.12 s; ResNet-18 32 px batch 128
-# (chunks of 16) 2.71 s with chunks against 3.25 s without.
-CPU_XLA_MIN_CHUNK_IMAGES = 16
+# (chunks of 16) 2.71 s with chunks against 3.25 s without; batch 64 (chunks of 8) 1.37-1.42 s
+# with chunks against 1.60 s without.
+CPU_XLA_MIN_CHUNK_IMAGES = 8
 # Chunks only in the derivatives: the forward pass of a chunked conv runs on the whole batch
 # (`_chunked_backward`). Under the engine's compiler options (Eigen convs), train steps,
 # interleaved in one process (`python -m benchmarks.step_variants --rules=shipped,

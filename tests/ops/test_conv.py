@@ -203,6 +203,8 @@ def test_choose_batch_chunk():
     assert conv_ops.choose_batch_chunk((32, 56, 56, 64), (32, 56, 56, 64), 4, "cpu") is None
     assert conv_ops.choose_batch_chunk((2, 160, 160, 64), (2, 160, 160, 64), 4, "cpu") is None
     assert conv_ops.choose_batch_chunk((256, 56, 56, 64), (256, 56, 56, 64), 4, "cpu") == 32
+    # CIFAR ResNet-18 at batch 64: 8 chunks of 8 images stay.
+    assert conv_ops.choose_batch_chunk((64, 32, 32, 64), (64, 32, 32, 64), 4, "cpu") == 8
 
 
 def test_batch_chunked_xla_matches_xla():
