@@ -68,9 +68,7 @@ def set_rules(name: str) -> None:
     retuned = name == "retuned"
     conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 9 if retuned else SHIPPED["strided"]
     conv.CPU_IM2COL_1X1 = False if retuned else SHIPPED["1x1"]
-    conv.choose_batch_chunk = (
-        _no_chunk if name in ("retuned", "no_chunks") else SHIPPED["chunk"]
-    )
+    conv.choose_batch_chunk = _no_chunk if name in ("retuned", "no_chunks") else SHIPPED["chunk"]
     conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = (
         False if name == "chunked_forward" else SHIPPED["forward_whole"]
     )
