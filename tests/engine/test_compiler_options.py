@@ -96,3 +96,28 @@ def test_inference_options_leave_out_every_ynnpack_fusion():
         x * 0.01, w
     )
     assert jnp.allclose(ref, new, rtol=1e-5)
+
+
+def test_eval_and_predict_steps_default_to_the_inference_options():
+    from types import SimpleNamespace
+
+    from jaxvision.engine import mesh as mesh_lib
+    from jaxvision.engine import steps
+
+    mesh = mesh_lib.make_mesh(jax.devices()[:1])
+    task = SimpleNamespace(
+        predict=lambda w, x: _dot_chain(x, w),
+        eval_mode="sums",
+        eval_sums=lambda w, batch: {"s": jnp.sum(_dot_chain(batch["x"], w))},
+    )
+    x, w = jnp.ones((512, 256)), jnp.ones((256, 256))
+    ynn_fusion = re.compile(r"%ynn_fusion[\w.]* = ")
+
+    def text(jitted, *args):
+        return jitted.lower(*args).compile().as_text()
+
+    assert not ynn_fusion.search(text(steps.compile_predict(task, mesh), w, x))
+    assert not ynn_fusion.search(text(steps.compile_eval_step(task, mesh), w, {"x": x}))
+    # The train options, passed explicitly, keep YNNPACK's dot fusions.
+    train_options = compiler_options.for_backend("cpu")
+    assert ynn_fusion.search(text(steps.compile_predict(task, mesh, train_options), w, x))
