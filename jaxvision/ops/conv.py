@@ -102,14 +102,15 @@ CPU_XLA_CHUNK_BYTES = 2**20
 # compiles in 21 s with 32 chunks on its 32x32 convs, in 10 s with 8).
 CPU_XLA_MAX_CHUNKS = 8
 # No chunks of fewer images than this: the batch stays one conv. Under the engine's options
-# (Eigen convs), forward + backward of a 3x3 conv, `python -m benchmarks.conv_lowering`-style
-# micro-benchmarks, ms with no chunks against chunks of 1, 2, 4 or 8 images: 2x160x160x64
-# 123-140 against 148-151 (chunks of 1); 2x80x80x256 270 against 306-312; 8x80x80x128 256-281
-# against 283-395; 8x56x56x64 37 against 43-72; 32x56x56x64 141 against 157-216. Whole steps
-# interleaved (`python -m benchmarks.step_variants --rules=shipped,no_chunks`): ResNet-50 224
-# px batch 32 (chunks of 4) 6.97 s without chunks against 7.12 s; ResNet-18 32 px batch 128
-# (chunks of 16) 2.71 s with chunks against 3.25 s without; batch 64 (chunks of 8) 1.37-1.42 s
-# with chunks against 1.60 s without.
+# (Eigen convs), forward + backward of a 3x3 conv in jitted micro-benchmarks, ms with no
+# chunks against chunks of 1, 2 or 4 images: 2x160x160x64 123-140 against 148-151 (chunks of
+# 1); 2x80x80x256 270 against 306-312; 8x80x80x128 256-281 against 283-395; 8x56x56x64 37
+# against 43-72; 32x56x56x64 141 against 173-216. Whole train steps, interleaved
+# (`python -m benchmarks.step_variants --rules=shipped,no_chunks`): ResNet-50 224 px batch 32
+# (chunks of 4) 6.97 s without chunks against 7.12 s; ResNet-18 32 px batch 128 (chunks of 16)
+# 2.71 s with chunks against 3.25 s without, and at batch 64 (chunks of 8) 1.37-1.42 s against
+# 1.60 s. Chunks of 8 images are not always ahead either (32x56x56x64 in 4 chunks of 8: 157-160
+# against 141 ms); the floor follows the whole-step measurements.
 CPU_XLA_MIN_CHUNK_IMAGES = 8
 # Chunks only in the derivatives: the forward pass of a chunked conv runs on the whole batch
 # (`_chunked_backward`). Under the engine's compiler options (Eigen convs), train steps,
