@@ -1,7 +1,8 @@
 """XLA compiler options for the engine's compiled steps, chosen by backend.
 
 Every step the engine compiles (`jaxvision.engine.steps`: train, eval, predict) passes
-`for_backend()` to `jax.jit(..., compiler_options=...)`. The options apply to those
+`for_backend()` (train) or `for_backend(inference=True)` (eval, predict) to
+`jax.jit(..., compiler_options=...)`. The options apply to those
 executables only; no process-wide `XLA_FLAGS` is set, and code outside the engine compiles as
 JAX defaults.
 
@@ -27,7 +28,10 @@ retinanet_small) within 3%. In training the same dots fusions are what make ResN
 
 Override per run with the config key `compiler_options` (a dict of option -> value; an
 empty value for a key removes it; set `compiler_options.use_defaults=False` to start from
-nothing), or call `for_backend(overrides=...)` yourself.
+nothing), or call `for_backend(overrides=...)` yourself. One override applies to the train
+and the inference options alike. Mind that an empty value removes the option, which then
+takes XLA's default (YNNPACK for convolutions too); it does not mean "no YNNPACK fusion" as
+the value "" of `CPU_INFERENCE_OPTIONS` does.
 
 Example:
   >>> options = for_backend("cpu")

@@ -77,11 +77,13 @@ def _focal_terms(x: jax.Array, t: jax.Array, alpha: float, gamma: float):
     Returns:
       (loss, dloss/dx, dloss/dt), each [..., c].
     """
-    e = jnp.exp(-jnp.abs(x))
+    # exp(-|x|) and max(x, 0) by `where`, not `abs` / `maximum`: their autodiff slopes at
+    # x = 0 (0 and 1/2) would make the second derivative there wrong.
+    e = jnp.exp(jnp.where(x >= 0, -x, x))
     inv = 1.0 / (1.0 + e)
     p = jnp.where(x >= 0, inv, e * inv)  # sigmoid(x)
     q = jnp.where(x >= 0, e * inv, inv)  # 1 - sigmoid(x), without cancellation
-    ce = jnp.maximum(x, 0.0) - x * t + jnp.log1p(e)
+    ce = jnp.where(x >= 0, x, 0.0) - x * t + jnp.log1p(e)
     w = (1.0 - t) * p + t * q  # 1 - p_t
     if float(gamma).is_integer():
         w_gamma = lax.integer_pow(w, int(gamma))
@@ -93,7 +95,8 @@ def _focal_terms(x: jax.Array, t: jax.Array, alpha: float, gamma: float):
         dw_gamma = gamma * w_gamma / w
     a, da = (1.0, 0.0) if alpha < 0 else (alpha * t + (1.0 - alpha) * (1.0 - t), 2 * alpha - 1)
     loss = a * w_gamma * ce
-    d_x = a * (dw_gamma * (1.0 - 2.0 * t) * p * q * ce + w_gamma * (p - t))
+    # p - t as (1 - t) p - t (1 - p): exact for hard targets where p rounds to 1
+    d_x = a * (dw_gamma * (1.0 - 2.0 * t) * p * q * ce + w_gamma * ((1.0 - t) * p - t * q))
     d_t = da * w_gamma * ce + a * (dw_gamma * (1.0 - 2.0 * p) * ce - w_gamma * x)
     return loss, d_x, d_t
 

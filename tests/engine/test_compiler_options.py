@@ -5,10 +5,13 @@ import re
 import jax
 import jax.numpy as jnp
 import ml_collections
+import pytest
 from jax import lax
 
 from jaxvision.engine import compiler_options
 
+# The YNNPACK checks compile for the default backend: XLA:CPU only.
+cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU options")
 YNN_FUSION = re.compile(r"^\s*%ynn_fusion[\w.]* = .*calls=%?([\w.\-]+)", re.M)
 
 
@@ -61,6 +64,7 @@ def test_overrides_add_drop_and_replace():
     assert compiler_options.for_backend("cpu", config) == {"xla_cpu_enable_fast_math": True}
 
 
+@cpu_only
 def test_cpu_options_keep_convolutions_out_of_ynnpack():
     # XLA:CPU's default hands convolutions to YNNPACK; the engine's options leave them to XLA.
     assert _ynn_convolutions(_compiled_text({})) > 0
@@ -81,6 +85,7 @@ def _dot_chain(x, w):
     return jnp.sum(jax.nn.relu(jax.nn.relu(x @ w) @ w), axis=-1)
 
 
+@cpu_only
 def test_inference_options_leave_out_every_ynnpack_fusion():
     # Train options keep YNNPACK's dot fusions; the forward-only steps get none.
     x, w = jnp.ones((512, 256)), jnp.ones((256, 256))
@@ -98,6 +103,7 @@ def test_inference_options_leave_out_every_ynnpack_fusion():
     assert jnp.allclose(ref, new, rtol=1e-5)
 
 
+@cpu_only
 def test_eval_and_predict_steps_default_to_the_inference_options():
     from types import SimpleNamespace
 

@@ -186,10 +186,19 @@ def test_sigmoid_focal_loss_written_derivatives_match_autodiff(alpha, gamma):
     """The custom_jvp's tangents in logits and targets, and a second derivative, against
     autodiff of optax's formula (the derivative of the targets matters for soft targets)."""
     rng = np.random.default_rng(3)
-    x = jnp.asarray(rng.normal(0, 3, (200,)).astype(np.float32))
-    t = jnp.asarray(rng.random(200).astype(np.float32))
+    x = rng.normal(0, 3, (200,)).astype(np.float32)
+    x[:3] = 0.0  # where exp(-|x|) and max(x, 0) have their kinks
+    x = jnp.asarray(x)
+    t = rng.random(200).astype(np.float32)
+    t[:3] = (0.0, 0.3, 1.0)
+    t = jnp.asarray(t)
     dx = jnp.asarray(rng.normal(size=200).astype(np.float32))
-    dt = jnp.asarray(rng.normal(size=200).astype(np.float32))
+    # optax's derivative in hard targets (t = 0 or 1) is wrong (its logsumexp weight of 0:
+    # at x = 0, t = 0 it gives -0.347 where finite differences give -0.0866, as ours does);
+    # so the rows with hard targets get no target tangent.
+    dt = rng.normal(size=200).astype(np.float32)
+    dt[:3] = 0.0
+    dt = jnp.asarray(dt)
     ours = functools.partial(detection.sigmoid_focal_loss, alpha=alpha, gamma=gamma)
     ref = functools.partial(
         optax.sigmoid_focal_loss, alpha=alpha if alpha >= 0 else None, gamma=gamma
@@ -201,7 +210,11 @@ def test_sigmoid_focal_loss_written_derivatives_match_autodiff(alpha, gamma):
     # Reverse mode in the targets alone (the logits' tangent a symbolic zero).
     got = jax.grad(lambda u: jnp.sum(ours(x, u)))(t)
     want = jax.grad(lambda u: jnp.sum(ref(x, u)))(t)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(got)[3:], np.asarray(want)[3:], rtol=2e-4, atol=2e-5)
+    # At x = 0, t = 0: d/dt by finite differences of the NumPy reference (float64).
+    fd = (np_focal(0.0, 1e-6, 0.25, 2.0) - np_focal(0.0, 0.0, 0.25, 2.0)) / 1e-6
+    t_grad = jax.grad(lambda u: detection.sigmoid_focal_loss(0.0, u))(0.0)
+    np.testing.assert_allclose(float(t_grad), fd, rtol=1e-4)
     # Second derivative in the logits (elementwise, so the Hessian's diagonal).
     hess = jax.grad(lambda u: jnp.sum(jax.grad(lambda v: jnp.sum(ours(v, t)))(u)))(x)
     hess_ref = jax.grad(lambda u: jnp.sum(jax.grad(lambda v: jnp.sum(ref(v, t)))(u)))(x)

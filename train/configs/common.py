@@ -40,7 +40,8 @@ def base_config() -> ml_collections.ConfigDict:
       fsdp_min_size: smallest leaf, in elements, that "fsdp" shards (default 2**16).
       compiler_options: XLA options of the compiled train / eval / predict steps, over the
         backend's defaults (``jaxvision.engine.compiler_options``: on the CPU, convolutions
-        by XLA rather than YNNPACK). ``use_defaults=False`` starts from none; add an option
+        by XLA rather than YNNPACK, and no YNNPACK fusion in eval / predict); an option set
+        here applies to all three. ``use_defaults=False`` starts from none; add an option
         in a config file as ``c.compiler_options.<xla option> = value`` ("" drops one).
       dataset: ``name``, ``data_dir``, ``train_split``, ``eval_split``, the
         preprocessing specs ``train_pp`` / ``eval_pp`` (``jaxvision.data.preprocess``)
