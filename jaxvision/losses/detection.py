@@ -119,12 +119,8 @@ def _focal_jvp(alpha, gamma, primals, tangents):
     """
     (x, t), (dx, dt) = primals, tangents
     loss, d_x, d_t = _focal_terms(x, t, alpha, gamma)
-    out = jnp.zeros_like(loss)
-    if not isinstance(dx, SymbolicZero):
-        out = d_x * dx
-    if not isinstance(dt, SymbolicZero):
-        out = out + d_t * dt
-    return loss, out
+    terms = [d * tan for d, tan in ((d_x, dx), (d_t, dt)) if not isinstance(tan, SymbolicZero)]
+    return loss, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(loss)
 
 
 _focal.defjvp(_focal_jvp, symbolic_zeros=True)
