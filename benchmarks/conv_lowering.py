@@ -10,6 +10,17 @@ network totals (count-weighted ms), and writes JSON. The backward of a stem conv
 kernel gradient only (its input is data), as in training. More shape sets: --nets=tiny_32
 (ResNetTiny), other (1x1, grouped, depthwise, atrous).
 
+JAX compiles under the engine's compiler options (`--options=engine`, the default:
+`jaxvision.engine.compiler_options.for_backend()`, as the train step compiles), or under XLA's
+own defaults (`--options=xla_default`: YNNPACK convolutions on XLA:CPU), or either with extra
+"+key=value" XLA options (`benchmarks.step_variants.named_compiler_options`).
+
+With --gradients, each conv's two gradients are also timed apart: the input gradient ("dx",
+`jax.vjp` in the input alone) and the kernel gradient ("dw", in the kernel alone), against
+`torch.nn.grad.conv2d_input` / `conv2d_weight` (for a transposed conv, its adjoint: the input
+gradient is `conv2d` of the cotangent, the kernel gradient `conv2d_weight` with the roles of
+input and cotangent swapped). Neither computes the forward pass.
+
 With --train, times instead a whole SGD train step of ResNets (`TRAIN_CASES`) built with
 `nn.Conv` and with `jaxvision.models.layers.Conv`, against the torch reference ResNet of
 `benchmarks.torch_models`.
@@ -18,6 +29,7 @@ Run:
   python -m benchmarks.conv_lowering --json=/tmp/conv_lowering.json   # ~2.5 min on 2 cores
   python -m benchmarks.conv_lowering --quick                          # smoke run, ~15 s
   python -m benchmarks.conv_lowering --train --min_time=2 --repeats=5 # ~3.5 min
+  python -m benchmarks.conv_lowering --nets=r18_32 --batch=128 --gradients  # dx, dw apart
 
 The rules of `jaxvision.ops.conv` (`choose_impl`, `choose_batch_chunk`) come from this
 benchmark's output on XLA:CPU. Compare with torch on an otherwise idle machine.
@@ -43,9 +55,12 @@ import numpy as np
 import optax
 import torch
 
+from benchmarks.step_variants import named_compiler_options
 from jaxvision.ops import conv as conv_ops
 
 IMPLS = ("xla", "im2col", "auto")  # measured; "auto" on CPU adds batch chunking to "xla"
+MODES = ("fwd", "fwd_bwd")  # always timed
+GRADIENT_MODES = ("dx", "dw")  # with --gradients
 RESNET18 = ((64, 128, 256, 512), (2, 2, 2, 2))  # widths and blocks of the stages
 RESNET_TINY = ((16, 32, 64, 128), (1, 1, 1, 1))
 
@@ -186,8 +201,14 @@ def _median_times(
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def _jax_fns(case: ConvCase, impl: str) -> tuple[Callable, Callable]:
-    """(forward, forward+backward) jitted functions of (x, kernel, cotangent)."""
+def _jax_fns(
+    case: ConvCase, impl: str, options: dict | None = None, gradients: bool = False
+) -> dict[str, Callable]:
+    """Mode ("fwd", "fwd_bwd"; with `gradients` "dx", "dw") -> jitted fn of (x, kernel, ct).
+
+    Every fn takes the three arrays; "fwd" ignores the cotangent. "dx" is absent for a stem
+    conv (`case.first`: no input gradient in training).
+    """
     if case.transpose:
         conv = lambda x, w: conv_ops.conv_transpose(
             x, w, strides=case.stride, padding="SAME", impl=impl
@@ -205,7 +226,17 @@ def _jax_fns(case: ConvCase, impl: str) -> tuple[Callable, Callable]:
         )
     loss = lambda x, w, ct: jnp.vdot(conv(x, w), ct)
     argnums = (1,) if case.first else (0, 1)
-    return jax.jit(conv), jax.jit(jax.grad(loss, argnums=argnums))
+    fns = {
+        "fwd": lambda x, w, ct: conv(x, w),
+        # The value too: the loss is linear in the conv's output, so `jax.grad` alone would
+        # drop the forward conv, which training runs (and torch's forward+backward times).
+        "fwd_bwd": jax.value_and_grad(loss, argnums=argnums),
+    }
+    if gradients:
+        if not case.first:
+            fns["dx"] = lambda x, w, ct: jax.vjp(lambda x: conv(x, w), x)[1](ct)[0]
+        fns["dw"] = lambda x, w, ct: jax.vjp(lambda w: conv(x, w), w)[1](ct)[0]
+    return {mode: jax.jit(fn, compiler_options=options) for mode, fn in fns.items()}
 
 
 def _torch_fns(case: ConvCase, x, w, ct) -> tuple[Callable, Callable]:
@@ -232,6 +263,32 @@ def _torch_fns(case: ConvCase, x, w, ct) -> tuple[Callable, Callable]:
     return forward, forward_backward
 
 
+def _torch_gradient_fns(case: ConvCase, x, w, ct) -> dict[str, Callable]:
+    """ "dx" and "dw" -> fns returning torch's input and kernel gradients alone (NCHW).
+
+    `torch.nn.grad.conv2d_input` / `conv2d_weight`, which run the backward kernels without the
+    forward pass. A transposed conv is the adjoint of `conv2d(ct, w)`, so its input gradient is
+    that conv and its kernel gradient `conv2d_weight(ct, w.shape, x)`. No "dx" for a stem conv.
+    """
+    f, grad = torch.nn.functional, torch.nn.grad
+    s, d, g = case.stride, case.dilation, case.groups
+    if case.transpose:
+        pad = (case.kernel - s + 1) // 2
+        fns = {
+            "dx": lambda: f.conv2d(ct, w, stride=s, padding=pad),
+            "dw": lambda: grad.conv2d_weight(ct, w.shape, x, stride=s, padding=pad),
+        }
+    else:
+        p = case.pad
+        fns = {
+            "dx": lambda: grad.conv2d_input(x.shape, w, ct, s, p, d, g),
+            "dw": lambda: grad.conv2d_weight(x, w.shape, ct, s, p, d, g),
+        }
+    if case.first:
+        del fns["dx"]
+    return fns
+
+
 def _case_arrays(case: ConvCase, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Input [b, h, w, cin], kernel [k, k, cin/g, cout] and output cotangent, NHWC / HWIO."""
     rng = np.random.default_rng(0)
@@ -251,25 +308,39 @@ def _case_arrays(case: ConvCase, batch: int) -> tuple[np.ndarray, np.ndarray, np
 _TORCH_WARMUP_S = 0.2
 
 
+def torch_case_tensors(case: ConvCase, batch: int) -> tuple:
+    """`_case_arrays` as torch tensors: x and ct NCHW, the kernel in torch's layout
+    (conv2d [cout, cin, k, k]; conv_transpose2d [cin, cout, k, k])."""
+    x, w, ct = _case_arrays(case, batch)
+    w_axes = (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)
+    return (
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+        torch.from_numpy(w.transpose(w_axes).copy()),
+        torch.from_numpy(ct.transpose(0, 3, 1, 2).copy()),
+    )
+
+
 def torch_conv_times(
-    cases: Sequence[ConvCase], batch: int, repeats: int, min_time: float, threads: int
+    cases: Sequence[ConvCase],
+    batch: int,
+    repeats: int,
+    min_time: float,
+    threads: int,
+    gradients: bool = False,
 ) -> list[dict[str, float]]:
-    """Seconds of torch's forward and forward+backward of each case (run in a subprocess)."""
+    """Seconds of torch's forward and forward+backward of each case (run in a subprocess), and
+    with `gradients` of its input and kernel gradients apart."""
     torch.set_num_threads(threads)
     results = []
     for case in cases:
-        x, w, ct = _case_arrays(case, batch)
-        # torch weights: conv2d [cout, cin, k, k]; conv_transpose2d [cin, cout, k, k].
-        w_axes = (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)
-        fwd, fwd_bwd = _torch_fns(
-            case,
-            torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
-            torch.from_numpy(w.transpose(w_axes).copy()),
-            torch.from_numpy(ct.transpose(0, 3, 1, 2).copy()),
-        )
+        x, w, ct = torch_case_tensors(case, batch)
+        fns = dict(zip(MODES, _torch_fns(case, x, w, ct), strict=True))
+        if gradients:
+            fns |= _torch_gradient_fns(case, x, w, ct)
         # One fn at a time: alternating torch's no-grad forward and its backward slows both.
-        times = _median_times({"torch/fwd": fwd}, repeats, min_time, _TORCH_WARMUP_S)
-        times |= _median_times({"torch/fwd_bwd": fwd_bwd}, repeats, min_time, _TORCH_WARMUP_S)
+        times = {}
+        for mode, fn in fns.items():
+            times |= _median_times({f"torch/{mode}": fn}, repeats, min_time, _TORCH_WARMUP_S)
         results.append(times)
     return results
 
@@ -286,12 +357,26 @@ def _in_subprocess(fn: Callable, *args):
 
 
 def run_case(
-    case: ConvCase, batch: int, repeats: int, min_time: float, torch_times: dict[str, float]
+    case: ConvCase,
+    batch: int,
+    repeats: int,
+    min_time: float,
+    torch_times: dict[str, float],
+    options: dict | None = None,
+    gradients: bool = False,
 ) -> dict:
-    """Times every impl on one case; returns a JSON-able record with torch's times too."""
+    """Times every impl on one case; returns a JSON-able record with torch's times too.
+
+    Per impl and mode: "{mode}_ms" and "{mode}_gflops" (None for a stem conv's "dx").
+    """
     x, w, ct = _case_arrays(case, batch)
     flops = case.flops(batch)
-    bwd_flops = flops * (2.0 if case.first else 3.0)
+    mode_flops = {
+        "fwd": flops,
+        "fwd_bwd": flops * (2.0 if case.first else 3.0),
+        "dx": flops,
+        "dw": flops,
+    }
     record = dataclasses.asdict(case) | {"name": case.name, "batch": batch, "gflop": flops / 1e9}
     if case.transpose:
         record["choice"] = conv_ops.choose_transpose_impl("cpu")
@@ -306,20 +391,18 @@ def run_case(
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
     fns = {}
     for impl in IMPLS:
-        fwd, fwd_bwd = _jax_fns(case, impl)
-        fns[f"{impl}/fwd"] = functools.partial(lambda f: jax.block_until_ready(f(xj, wj)), fwd)
-        fns[f"{impl}/fwd_bwd"] = functools.partial(
-            lambda f: jax.block_until_ready(f(xj, wj, ctj)), fwd_bwd
-        )
+        for mode, fn in _jax_fns(case, impl, options, gradients).items():
+            fns[f"{impl}/{mode}"] = functools.partial(
+                lambda f: jax.block_until_ready(f(xj, wj, ctj)), fn
+            )
     times = torch_times | _median_times(fns, repeats, min_time)
+    modes = MODES + (GRADIENT_MODES if gradients else ())
     for impl in (*IMPLS, "torch"):
-        t_f, t_fb = times[f"{impl}/fwd"], times[f"{impl}/fwd_bwd"]
-        record[impl] = {
-            "fwd_ms": t_f * 1e3,
-            "fwd_bwd_ms": t_fb * 1e3,
-            "fwd_gflops": flops / t_f / 1e9,
-            "fwd_bwd_gflops": bwd_flops / t_fb / 1e9,
-        }
+        record[impl] = {}
+        for mode in modes:
+            t = times.get(f"{impl}/{mode}")
+            record[impl][f"{mode}_ms"] = None if t is None else t * 1e3
+            record[impl][f"{mode}_gflops"] = None if t is None else mode_flops[mode] / t / 1e9
     return record
 
 
@@ -333,11 +416,16 @@ NETS = {
 }
 
 
+def _modes(record: dict) -> tuple[str, ...]:
+    return tuple(m for m in MODES + GRADIENT_MODES if f"{m}_ms" in record["torch"])
+
+
 def _row(record: dict) -> str:
     cells = [f"{record['net']:<9} {record['name']:<26} x{record['count']}"]
-    for mode in ("fwd", "fwd_bwd"):
+    for mode in _modes(record):
         for impl in (*IMPLS, "torch"):
-            cells.append(f"{record[impl][f'{mode}_gflops']:7.1f}")
+            gflops = record[impl][f"{mode}_gflops"]
+            cells.append("      -" if gflops is None else f"{gflops:7.1f}")
     cells.append(record["choice"])
     return " ".join(cells)
 
@@ -346,12 +434,14 @@ def _summary(records: list[dict], net: str) -> str:
     """Network totals (count-weighted ms) of each impl, of the per-shape choice and of torch."""
     rows = [r for r in records if r["net"] == net]
     parts = []
-    for mode in ("fwd", "fwd_bwd"):
+    for mode in _modes(rows[0]):
         total = {
-            impl: sum(r["count"] * r[impl][f"{mode}_ms"] for r in rows)
+            impl: sum(r["count"] * (r[impl][f"{mode}_ms"] or 0.0) for r in rows)
             for impl in (*IMPLS, "torch")
         }
-        total["best"] = sum(r["count"] * min(r[i][f"{mode}_ms"] for i in IMPLS) for r in rows)
+        total["best"] = sum(
+            r["count"] * min(r[i][f"{mode}_ms"] or 0.0 for i in IMPLS) for r in rows
+        )
         parts.append(f"{mode}: " + " ".join(f"{k}={v:.0f}ms" for k, v in total.items()))
     return f"{net:<9} total  " + " | ".join(parts)
 
@@ -373,8 +463,11 @@ def _conv_module(name: str):
     return functools.partial(layers.Conv, impl=impl)
 
 
-def jax_train_step(model_name: str, size: int, stem: str, batch: int, conv: str) -> Callable:
-    """A call of a jitted SGD-momentum train step (forward, backward, update), compiled."""
+def jax_train_step(
+    model_name: str, size: int, stem: str, batch: int, conv: str, options: dict | None = None
+) -> Callable:
+    """A call of a jitted SGD-momentum train step (forward, backward, update), compiled under
+    the XLA compiler `options`."""
     from jaxvision.models import get_model
 
     model = get_model(model_name, num_classes=10, stem=stem, conv=_conv_module(conv))
@@ -387,7 +480,7 @@ def jax_train_step(model_name: str, size: int, stem: str, batch: int, conv: str)
     tx = optax.sgd(0.1, momentum=0.9)
     state = (variables["params"], variables["batch_stats"], tx.init(variables["params"]))
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(jax.jit, donate_argnums=0, compiler_options=options)
     def step(state, images, labels):
         params, batch_stats, opt_state = state
 
@@ -441,12 +534,18 @@ def torch_train_step(model_name: str, size: int, stem: str, batch: int) -> Calla
     return run
 
 
-def run_train(repeats: int, min_time: float, convs: Sequence[str], threads: int) -> list[dict]:
+def run_train(
+    repeats: int,
+    min_time: float,
+    convs: Sequence[str],
+    threads: int,
+    options: dict | None = None,
+) -> list[dict]:
     """Train-step images/s of each conv module and of torch, on `TRAIN_CASES`."""
     torch_times = _in_subprocess(torch_train_times, TRAIN_CASES, repeats, min_time, threads)
     records = []
     for (model_name, size, stem, batch), t_torch in zip(TRAIN_CASES, torch_times, strict=True):
-        fns = {conv: jax_train_step(model_name, size, stem, batch, conv) for conv in convs}
+        fns = {conv: jax_train_step(model_name, size, stem, batch, conv, options) for conv in convs}
         times = {"torch": t_torch} | _median_times(fns, repeats, min_time)
         record = {"model": model_name, "size": size, "stem": stem, "batch": batch}
         for name, t in times.items():
@@ -464,10 +563,11 @@ def run_train(repeats: int, min_time: float, convs: Sequence[str], threads: int)
     return records
 
 
-def _write_json(path: str | None, threads: int, **payload) -> None:
+def _write_json(path: str | None, threads: int, options: dict, **payload) -> None:
     if path:
         header = {"backend": jax.default_backend(), "torch_threads": threads}
         header["loadavg"] = os.getloadavg()
+        header["compiler_options"] = options
         with open(path, "w") as f:
             json.dump(header | payload, f, indent=1)
 
@@ -485,12 +585,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--train", action="store_true", help="time ResNet train steps instead (TRAIN_CASES)"
     )
     parser.add_argument("--convs", default=",".join(TRAIN_CONVS), help="with --train")
+    parser.add_argument(
+        "--options",
+        default="engine",
+        help='JAX\'s XLA options: "engine" (the train step\'s), "xla_default", "+key=value" extras',
+    )
+    parser.add_argument(
+        "--gradients", action="store_true", help="also time the input and kernel gradients apart"
+    )
     args = parser.parse_args(argv)
+    try:
+        options = named_compiler_options(args.options)
+    except ValueError as e:
+        parser.error(str(e))
     print(f"backend={jax.default_backend()} torch_threads={args.threads} ", end="")
-    print(f"loadavg={os.getloadavg()[0]:.1f}")
+    print(f"loadavg={os.getloadavg()[0]:.1f} compiler_options={options}")
     if args.train:
-        records = run_train(args.repeats, args.min_time, args.convs.split(","), args.threads)
-        _write_json(args.json, args.threads, train=records)
+        records = run_train(
+            args.repeats, args.min_time, args.convs.split(","), args.threads, options
+        )
+        _write_json(args.json, args.threads, options, train=records)
         return records
 
     if args.quick:
@@ -498,18 +612,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     else:
         cases = [c for n in args.nets.split(",") for c in NETS[n]()]
         batch, repeats, min_time = args.batch, args.repeats, args.min_time
+    modes = MODES + (GRADIENT_MODES if args.gradients else ())
     print(
-        f"batch={batch}; GFLOP/s: fwd [{' '.join(IMPLS)} torch] "
-        f"fwd+bwd [{' '.join(IMPLS)} torch] auto's choice"
+        f"batch={batch}; GFLOP/s: "
+        + " ".join(f"{mode} [{' '.join(IMPLS)} torch]" for mode in modes)
+        + " auto's choice"
     )
-    torch_times = _in_subprocess(torch_conv_times, cases, batch, repeats, min_time, args.threads)
+    torch_times = _in_subprocess(
+        torch_conv_times, cases, batch, repeats, min_time, args.threads, args.gradients
+    )
     records = []
     for case, case_torch_times in zip(cases, torch_times, strict=True):
-        records.append(run_case(case, batch, repeats, min_time, case_torch_times))
+        records.append(
+            run_case(case, batch, repeats, min_time, case_torch_times, options, args.gradients)
+        )
         print(_row(records[-1]), flush=True)
     for net in dict.fromkeys(r["net"] for r in records):
         print(_summary(records, net))
-    _write_json(args.json, args.threads, records=records)
+    _write_json(args.json, args.threads, options, records=records)
     return records
 
 

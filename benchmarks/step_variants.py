@@ -44,7 +44,7 @@ def _option_value(text: str) -> Any:
         return text
 
 
-def _compiler_options(name: str) -> dict[str, Any]:
+def named_compiler_options(name: str) -> dict[str, Any]:
     """Options of a variant: "engine", "xla_default", or either with "+key=value" extras
     (e.g. "engine+xla_cpu_use_fusion_emitters=false")."""
     from jaxvision.engine import compiler_options
@@ -132,7 +132,7 @@ def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) ->
         out_shardings=mesh_lib.replicated(mesh),
     )(jax.random.key(throughput.INIT_SEED), batch)
     step = steps.compile_train_step(
-        task, tx, schedule, mesh, compiler_options=_compiler_options(options)
+        task, tx, schedule, mesh, compiler_options=named_compiler_options(options)
     )
     return step, state
 

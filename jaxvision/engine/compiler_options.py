@@ -9,8 +9,10 @@ JAX defaults.
 On XLA:CPU the default sends each convolution to YNNPACK. On this project's benchmark machine
 (2-core AMD EPYC Zen 4), YNNPACK's convolution runs a ResNet-18 train step (CIFAR stem,
 batch 128) at 3.23 s against 2.94 s with XLA's own (Eigen) convolution. Its
-forward + backward on a 32x32x64->64 3x3 conv at batch 128 is 60 GFLOP/s against Eigen's
-190 (`python -m benchmarks.conv_lowering`). `CPU_OPTIONS` keeps YNNPACK for matmuls and
+forward + input and kernel gradients on a 32x32x64->64 3x3 conv at batch 128 run at 73 GFLOP/s
+against Eigen's 132, its kernel gradient alone at 46 against 90 (`python -m
+benchmarks.conv_lowering --nets=r18_32 --batch=128 --gradients --options=xla_default`, and
+`--options=engine`). `CPU_OPTIONS` keeps YNNPACK for matmuls and
 reductions, where it is fast, and leaves convolutions to XLA. `benchmarks/RESULTS.md` has the
 whole-network measurements. `jaxvision.ops.conv.choose_impl` is tuned for XLA's convolution
 under these options.

@@ -62,9 +62,11 @@ from jax.custom_derivatives import SymbolicZero
 IMPLS = ("xla", "im2col", "auto")
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
 
-# The rule of `choose_impl` and `choose_batch_chunk` on XLA:CPU. Numbers: forward + backward
-# (as training runs them) at batch 32, float32, 2 cores, from `python -m
-# benchmarks.conv_lowering` ("HxWxCin->Cout", ms of XLA's conv against im2col's).
+# The rule of `choose_impl` and `choose_batch_chunk` on XLA:CPU. Numbers: backward at batch 32,
+# float32, 2 cores, from `python -m benchmarks.conv_lowering` ("HxWxCin->Cout", ms of XLA's
+# conv against im2col's). That benchmark's "forward + backward" of JAX held the input and
+# kernel gradients only until 2026-11-26 (the loss was linear in the conv's output, and XLA
+# dropped the forward conv); it now runs the forward too.
 #
 # A stride-1 conv whose output has at most this many pixels an image (3x3) goes to im2col.
 # XLA's conv is ~30x slower on 2x2 outputs (2x2x512 3x3: 279 against 8.3 ms) and on 1x1 ones

@@ -47,7 +47,7 @@ def test_rejects_bad_flags(flag):
 
 
 def test_extra_compiler_options_parse():
-    options = step_variants._compiler_options("xla_default+a=true+b=3+c=dot,reduce")
+    options = step_variants.named_compiler_options("xla_default+a=true+b=3+c=dot,reduce")
     assert options == {"a": True, "b": 3, "c": "dot,reduce"}
     with pytest.raises(ValueError, match="key=value"):
-        step_variants._compiler_options("engine+novalue")
+        step_variants.named_compiler_options("engine+novalue")

@@ -1,0 +1,93 @@
+"""The conv-lowering benchmark: its gradients agree across frameworks, and its smoke run."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import conv_lowering
+
+CASES = conv_lowering.quick_cases()
+
+
+def _nchw(a: np.ndarray) -> np.ndarray:
+    return np.transpose(a, (0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_torch_gradients_alone_equal_autograd(case):
+    x, w, ct = conv_lowering.torch_case_tensors(case, batch=2)
+    f = torch.nn.functional
+    xg, wg = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    if case.transpose:
+        k, s = case.kernel, case.stride
+        y = f.conv_transpose2d(
+            xg, wg, stride=s, padding=(k - s + 1) // 2, output_padding=(k - s) % 2
+        )
+    else:
+        y = f.conv2d(xg, wg, stride=case.stride, padding=case.pad, dilation=case.dilation)
+    dx, dw = torch.autograd.grad(y, (xg, wg), ct)
+    grads = {name: fn() for name, fn in conv_lowering._torch_gradient_fns(case, x, w, ct).items()}
+    assert sorted(grads) == (["dw"] if case.first else ["dw", "dx"])
+    np.testing.assert_allclose(grads["dw"], dw, rtol=1e-5, atol=1e-4)
+    if not case.first:
+        np.testing.assert_allclose(grads["dx"], dx, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("impl", conv_lowering.IMPLS)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_jax_gradients_alone_equal_torch(case, impl):
+    x, w, ct = conv_lowering._case_arrays(case, batch=2)
+    fns = conv_lowering._jax_fns(case, impl, options={}, gradients=True)
+    assert set(fns) == {"fwd", "fwd_bwd", "dw"} | (set() if case.first else {"dx"})
+    tx, tw, tct = conv_lowering.torch_case_tensors(case, batch=2)
+    # jaxvision's transposed conv (like `lax.conv_transpose`) is torch's with a flipped kernel.
+    flip = (lambda a: a[..., ::-1, ::-1]) if case.transpose else (lambda a: a)  # noqa: E731
+    tw = torch.from_numpy(flip(tw.numpy()).copy())
+    want = conv_lowering._torch_gradient_fns(case, tx, tw, tct)
+    got_dw = np.asarray(fns["dw"](jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)))
+    # torch's kernel: conv2d [cout, cin, k, k], conv_transpose2d [cin, cout, k, k]; ours HWIO.
+    got_dw_torch = flip(np.transpose(got_dw, (2, 3, 0, 1) if case.transpose else (3, 2, 0, 1)))
+    np.testing.assert_allclose(got_dw_torch, want["dw"](), rtol=1e-4, atol=1e-4)
+    if not case.first:
+        got_dx = np.asarray(fns["dx"](jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)))
+        np.testing.assert_allclose(_nchw(got_dx), want["dx"](), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=[c.name for c in CASES[:2]])
+def test_forward_backward_runs_the_forward_conv(case):
+    """The forward conv is not dropped: the loss is linear in it, `jax.grad` alone would."""
+    x, w, ct = conv_lowering._case_arrays(case, batch=2)
+    fns = conv_lowering._jax_fns(case, "xla", options={}, gradients=True)
+    convs = {
+        m: fn.lower(x, w, ct).compile().as_text().count("convolution(") for m, fn in fns.items()
+    }
+    assert convs["fwd"] == 1 and convs["dw"] == 1
+    assert convs["fwd_bwd"] == (2 if case.first else 3)
+
+
+def test_quick_run_with_gradients_and_options(tmp_path, capsys):
+    out = tmp_path / "conv.json"
+    records = conv_lowering.main(
+        ["--quick", "--gradients", "--options=xla_default", f"--json={out}"]
+    )
+    assert [r["name"] for r in records] == [c.name for c in CASES]
+    for record in records:
+        for impl in (*conv_lowering.IMPLS, "torch"):
+            times = record[impl]
+            assert times["fwd_ms"] > 0 and times["fwd_bwd_ms"] > 0 and times["dw_ms"] > 0
+            if record["first"]:
+                assert times["dx_ms"] is None and times["dx_gflops"] is None
+            else:
+                assert times["dx_ms"] > 0 and times["dx_gflops"] > 0
+    saved = json.loads(out.read_text())
+    assert saved["compiler_options"] == {}
+    assert "dx [xla im2col auto torch]" in capsys.readouterr().out
+
+
+def test_engine_options_are_the_default_and_bad_options_exit():
+    assert conv_lowering.named_compiler_options("engine")  # non-empty on the CPU
+    with pytest.raises(SystemExit):
+        conv_lowering.main(["--quick", "--options=fast"])
