@@ -25,6 +25,7 @@ added to `ENTRIES` before its config lands.
 Run:
   python -m benchmarks.suite --json=/tmp/suite.json
   python -m benchmarks.suite --only=demo_resnet_tiny,cifar10_resnet18 --json=/tmp/suite.json
+  python -m benchmarks.suite --only=demo_resnet_tiny --rounds=3   # children take turns 3 times
   python -m benchmarks.suite --smoke --json=/tmp/smoke.json  # the cheap entries, tiny batches
   python -m benchmarks.suite --only=imagenet_resnet50 --dtype=bfloat16 --batch_size=256 \
       --steps=20 --compare=none          # on a GPU (see benchmarks/gpu.sh)
@@ -32,7 +33,13 @@ Run:
 Output JSON: {"benchmark": "suite", "command", "smoke", "entries": [per entry: "name",
 "config", "size", "task", "status" ("ok" | "skipped" | "error"), "reason", "jax": {"train",
 "inference", ...}, "torch": {"train", "inference"} | null, "ratio_train",
-"ratio_inference"}], "machine", "load_average": {"start", "end"}}.
+"ratio_inference", with --rounds above 1 "rounds": {"jax", "torch": [per round: {"train",
+"inference"} images/s], "ratio_train", "ratio_inference": [per round]}}], "machine",
+"load_average": {"start", "end"}}.
+
+With --rounds=R the two children of an entry take turns R times (JAX, PyTorch, JAX, ...), so
+that a shared machine's drift over minutes hits both alike; each mode of each framework
+reports its median round, and the ratio is of those medians.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from typing import Any
 from benchmarks import throughput
 from jaxvision.engine import malloc_tuning
 
+MODES = ("train", "inference")
 SMALL = "small"
 STANDARD = "standard"
 SHAPES_CLASSES = 8  # jaxvision_shapes: 8 shape classes
@@ -402,7 +410,7 @@ def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
 
         return torch_detectors.run(job, threads)
     records = {}
-    for mode in ("train", "inference"):
+    for mode in MODES:
         ns = argparse.Namespace(
             model=job["model"],
             num_classes=job["num_classes"],
@@ -445,23 +453,58 @@ def run_entry(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
     except FileNotFoundError as e:
         return {**record, "status": "skipped", "reason": str(e)}
     record.update(task=job["task"], model=job["model"], dtype=job["dtype"], job=job)
-    start = time.perf_counter()
-    try:
-        record["jax"] = run_child(throughput.JAX, job)
-    except RuntimeError as e:
-        return {**record, "status": "error", "reason": str(e)}
-    finally:
-        record["jax_wall_s"] = time.perf_counter() - start
     wants_torch = args.compare == "torch" and not args.smoke and entry.torch_ref is not None
-    if wants_torch and record["jax"]["backend"] != "cpu":
-        record["reason"] = "PyTorch reference skipped: it runs on the CPU only"
-    elif wants_torch:
+    jax_runs: list[dict[str, Any]] = []
+    torch_runs: list[dict[str, Any]] = []
+    record["jax_wall_s"] = 0.0
+    for _ in range(args.rounds):  # J T J T ...: drift of a shared machine hits both alike
+        start = time.perf_counter()
         try:
-            record["torch"] = run_child(throughput.TORCH, job)
+            jax_runs.append(run_child(throughput.JAX, job))
         except RuntimeError as e:
-            record["reason"] = str(e)
+            return {**record, "status": "error", "reason": str(e)}
+        finally:
+            record["jax_wall_s"] += time.perf_counter() - start
+        if wants_torch and jax_runs[-1]["backend"] != "cpu":
+            record["reason"] = "PyTorch reference skipped: it runs on the CPU only"
+            wants_torch = False
+        elif wants_torch:
+            try:
+                torch_runs.append(run_child(throughput.TORCH, job))
+            except RuntimeError as e:
+                record["reason"] = str(e)
+                wants_torch, torch_runs = False, []
+    record["jax"] = median_round(jax_runs)
+    record["torch"] = median_round(torch_runs) if torch_runs else None
     record["ratio_train"] = _ratio(record["jax"], record["torch"], "train")
     record["ratio_inference"] = _ratio(record["jax"], record["torch"], "inference")
+    if args.rounds > 1:
+        record["rounds"] = {
+            "jax": [{m: run[m]["images_per_s"] for m in MODES} for run in jax_runs],
+            "torch": [{m: run[m]["images_per_s"] for m in MODES} for run in torch_runs],
+        }
+        for mode in MODES:  # a ratio a round, of children that ran back to back
+            record["rounds"][f"ratio_{mode}"] = [
+                _ratio(j, t, mode) for j, t in zip(jax_runs, torch_runs, strict=False)
+            ]
+    return record
+
+
+def median_round(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One framework's record over rounds: each mode's result from the round of median
+    images/s (the lower median for an even count), the rest from the first round.
+
+    Example:
+      >>> runs = [{"train": {"images_per_s": v}, "inference": {"images_per_s": 9 - v}}
+      ...         for v in (1.0, 5.0, 3.0)]
+      >>> rec = median_round(runs)
+      >>> rec["train"]["images_per_s"], rec["inference"]["images_per_s"]
+      (3.0, 6.0)
+    """
+    record = dict(runs[0])
+    for mode in MODES:
+        ranked = sorted(runs, key=lambda run: run[mode]["images_per_s"])
+        record[mode] = ranked[(len(ranked) - 1) // 2][mode]
     return record
 
 
@@ -525,6 +568,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed steps")
     parser.add_argument("--compare", choices=COMPARE_CHOICES, default="torch")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of the JAX and PyTorch children, taking turns; each mode reports the "
+        "median round, and the JSON every round's images/s and ratio",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -538,6 +588,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     for name in ("batch_size", "image_size", "steps"):
         value = getattr(args, name)
         if value is not None and value < 1:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import mfu, suite, synthetic
+from benchmarks import mfu, suite, synthetic, throughput
 
 # The smoke run must stay well inside `make test`'s budget on a 2-core machine.
 SMOKE_BUDGET_S = 240  # 64 s measured with the rest of the suite on the other core
@@ -70,7 +70,9 @@ def test_missing_config_is_skipped_not_fatal():
     assert record["status"] == "skipped" and "does not exist" in record["reason"]
 
 
-@pytest.mark.parametrize("flag", ["--only=nope", "--steps=0", "--warmup=-1", "--jobs=0"])
+@pytest.mark.parametrize(
+    "flag", ["--only=nope", "--steps=0", "--warmup=-1", "--jobs=0", "--rounds=0"]
+)
 def test_rejects_bad_flags(flag):
     with pytest.raises(SystemExit):
         suite.parse_args([flag])
@@ -150,3 +152,42 @@ def test_torch_resnet_reference_times_train_and_inference_on_the_cpu():
         assert records[mode]["device"] == "cpu"
         step = records[mode]["step_time_median_s"]
         assert records[mode]["images_per_s"] == pytest.approx(suite.SMOKE_BATCH_SIZE / step)
+
+
+def test_rounds_alternate_children_and_report_the_median_round(monkeypatch):
+    """--rounds=3: J T J T J T; each mode's median round; a ratio a round."""
+    calls = []
+    speeds = {
+        throughput.JAX: iter([100.0, 300.0, 200.0]),
+        throughput.TORCH: iter([250.0, 150.0, 200.0]),
+    }
+
+    def fake_child(framework, job):
+        calls.append(framework)
+        ips = next(speeds[framework])
+        run = {m: {"images_per_s": ips if m == "train" else 2 * ips} for m in suite.MODES}
+        return run | {"backend": "cpu", "round": len(calls)}
+
+    monkeypatch.setattr(suite, "run_child", fake_child)
+    entry = suite.ENTRY_BY_NAME["demo_resnet_tiny"]
+    record = suite.run_entry(entry, suite.parse_args(["--rounds=3"]))
+    assert record["status"] == "ok"
+    assert calls == [throughput.JAX, throughput.TORCH] * 3
+    assert record["jax"]["train"]["images_per_s"] == 200.0
+    assert record["torch"]["train"]["images_per_s"] == 200.0
+    assert record["jax"]["inference"]["images_per_s"] == 400.0
+    assert record["ratio_train"] == pytest.approx(1.0)
+    assert record["rounds"]["ratio_train"] == pytest.approx([0.4, 2.0, 1.0])
+    assert [r["train"] for r in record["rounds"]["torch"]] == [250.0, 150.0, 200.0]
+
+
+def test_one_round_keeps_the_single_record(monkeypatch):
+    monkeypatch.setattr(
+        suite,
+        "run_child",
+        lambda framework, job: (
+            {m: {"images_per_s": 10.0} for m in suite.MODES} | {"backend": "cpu"}
+        ),
+    )
+    record = suite.run_entry(suite.ENTRY_BY_NAME["demo_resnet_tiny"], suite.parse_args([]))
+    assert "rounds" not in record and record["ratio_inference"] == pytest.approx(1.0)
