@@ -436,7 +436,9 @@ def _ratio(jax_rec: dict | None, torch_rec: dict | None, mode: str) -> float | N
 
 
 def run_entry(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
-    """Benchmarks one entry (JAX child, then PyTorch child); never raises for a failed child."""
+    """Benchmarks one entry (JAX child, then PyTorch child, `args.rounds` times); never raises
+    for a failed child. A failed JAX child makes the entry an error (its earlier rounds are
+    dropped); a failed PyTorch child leaves the entry without a reference (no ratios)."""
     record: dict[str, Any] = {
         "name": entry.name,
         "config": entry.config,
@@ -456,15 +458,15 @@ def run_entry(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
     wants_torch = args.compare == "torch" and not args.smoke and entry.torch_ref is not None
     jax_runs: list[dict[str, Any]] = []
     torch_runs: list[dict[str, Any]] = []
-    record["jax_wall_s"] = 0.0
+    jax_wall_s = 0.0
     for _ in range(args.rounds):  # J T J T ...: drift of a shared machine hits both alike
         start = time.perf_counter()
         try:
             jax_runs.append(run_child(throughput.JAX, job))
-        except RuntimeError as e:
-            return {**record, "status": "error", "reason": str(e)}
-        finally:
-            record["jax_wall_s"] += time.perf_counter() - start
+        except RuntimeError as e:  # the rounds before are dropped too
+            jax_wall_s += time.perf_counter() - start
+            return {**record, "status": "error", "reason": str(e), "jax_wall_s": jax_wall_s}
+        jax_wall_s += time.perf_counter() - start
         if wants_torch and jax_runs[-1]["backend"] != "cpu":
             record["reason"] = "PyTorch reference skipped: it runs on the CPU only"
             wants_torch = False
@@ -474,6 +476,7 @@ def run_entry(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
             except RuntimeError as e:
                 record["reason"] = str(e)
                 wants_torch, torch_runs = False, []
+    record["jax_wall_s"] = jax_wall_s
     record["jax"] = median_round(jax_runs)
     record["torch"] = median_round(torch_runs) if torch_runs else None
     record["ratio_train"] = _ratio(record["jax"], record["torch"], "train")

@@ -191,3 +191,26 @@ def test_one_round_keeps_the_single_record(monkeypatch):
     )
     record = suite.run_entry(suite.ENTRY_BY_NAME["demo_resnet_tiny"], suite.parse_args([]))
     assert "rounds" not in record and record["ratio_inference"] == pytest.approx(1.0)
+    child = {m: {"images_per_s": 10.0} for m in suite.MODES} | {"backend": "cpu"}
+    assert record["jax"] == child and record["torch"] == child
+    assert record["jax_wall_s"] >= 0
+
+
+def test_torch_failing_mid_way_drops_the_reference_not_the_entry(monkeypatch):
+    calls = []
+
+    def fake_child(framework, job):
+        calls.append(framework)
+        if framework == throughput.TORCH and calls.count(throughput.TORCH) == 2:
+            raise RuntimeError("torch child failed (exit 1)")
+        return {m: {"images_per_s": 10.0} for m in suite.MODES} | {"backend": "cpu"}
+
+    monkeypatch.setattr(suite, "run_child", fake_child)
+    entry = suite.ENTRY_BY_NAME["demo_resnet_tiny"]
+    record = suite.run_entry(entry, suite.parse_args(["--rounds=3"]))
+    j, t = throughput.JAX, throughput.TORCH
+    assert calls == [j, t, j, t, j]  # the JAX rounds go on without the reference
+    assert record["status"] == "ok" and "torch child failed" in record["reason"]
+    assert record["torch"] is None and record["ratio_train"] is None
+    assert record["rounds"]["torch"] == [] and record["rounds"]["ratio_train"] == []
+    assert len(record["rounds"]["jax"]) == 3
