@@ -506,8 +506,7 @@ def median_round(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     record = dict(runs[0])
     for mode in MODES:
-        ranked = sorted(runs, key=lambda run: run[mode]["images_per_s"])
-        record[mode] = ranked[(len(ranked) - 1) // 2][mode]
+        record[mode] = throughput.median_record([run[mode] for run in runs])
     return record
 
 

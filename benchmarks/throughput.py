@@ -11,7 +11,9 @@ through `torch.autocast`, each step synchronised with `torch.cuda.synchronize`).
 
 Each framework runs in its own child process (`--framework=jax|torch`, JSON on stdout), one
 after the other, so that peak memory is measured per framework and neither shares threads or
-caches with the other. With `--threads=N` below the number of usable CPUs, each child is pinned
+caches with the other. With `--rounds=R` the children take turns R times (jax, torch, jax,
+...), so that a shared machine's drift hits both alike, and each framework reports its round of
+median images/s. With `--threads=N` below the number of usable CPUs, each child is pinned
 to the same N CPUs before its framework loads (XLA:CPU sizes its thread pool from the CPU
 affinity; it has no thread-count option), and PyTorch also gets `torch.set_num_threads(N)`.
 
@@ -23,6 +25,8 @@ Run:
       --compare=torch --json=/tmp/throughput.json
   python -m benchmarks.throughput --model=resnet50 --image-size=224 --batch-size=32 \
       --dtype=bfloat16 --inference --compare=torch --torch-channels-last
+  python -m benchmarks.throughput --model=resnet18 --image-size=32 --batch-size=128 \
+      --compare=torch --rounds=3        # 3 rounds each, taking turns; median round
 
 Output JSON (`--json`)::
 
@@ -41,6 +45,7 @@ Output JSON (`--json`)::
       }
     },
     "ratio_jax_over_torch": jax images/s / torch images/s (null without --compare=torch),
+    "rounds": {"jax", "torch": [images/s a round], "ratio": [a round]} (with --rounds above 1),
     "machine": {"platform", "processor", "cpu_model", "cpu_count", "python", "jax_devices",
                 "versions": {"jax", "jaxlib", "flax", "optax", "torch"}, "date"}
   }
@@ -453,6 +458,17 @@ def run_child(args: argparse.Namespace, framework: str) -> dict[str, Any]:
     return json.loads(lines[-1].removeprefix(RESULT_MARKER))
 
 
+def median_record(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The record of median images/s among rounds (the lower median for an even count).
+
+    Example:
+      >>> median_record([{"images_per_s": v} for v in (3.0, 1.0, 2.0)])
+      {'images_per_s': 2.0}
+    """
+    ranked = sorted(records, key=lambda record: record["images_per_s"])
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def _version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
@@ -505,6 +521,12 @@ def _summary(args: argparse.Namespace, report: dict[str, Any]) -> str:
     ratio = report["ratio_jax_over_torch"]
     if ratio is not None:
         parts.append(f"jax/torch {ratio:.2f}x")
+    rounds = report.get("rounds")
+    if rounds:
+        text = f"median of {len(rounds[JAX])} rounds"
+        if "ratio" in rounds:
+            text += " (ratios " + " ".join(f"{r:.2f}" for r in rounds["ratio"]) + ")"
+        parts.append(text)
     return f"{head} " + " | ".join(parts)
 
 
@@ -552,6 +574,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--compare", choices=COMPARE_CHOICES, default="none")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of each framework's child, taking turns; each reports its median round",
+    )
+    parser.add_argument(
         "--torch-channels-last", action="store_true", help="NHWC memory format for PyTorch"
     )
     parser.add_argument(
@@ -569,7 +597,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
 
-    for name in ("image_size", "batch_size", "steps", "threads"):
+    for name in ("image_size", "batch_size", "steps", "threads", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warmup < 0:
@@ -602,7 +630,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return record
 
     frameworks = (JAX, TORCH) if args.compare == TORCH else (JAX,)
-    results = {name: run_child(args, name) for name in frameworks}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in frameworks}
+    for _ in range(args.rounds):  # the children take turns: drift hits both alike
+        for name in frameworks:
+            runs[name].append(run_child(args, name))
+    results = {name: median_record(records) for name, records in runs.items()}
     ratio = None
     if TORCH in results:
         ratio = results[JAX]["images_per_s"] / results[TORCH]["images_per_s"]
@@ -632,6 +664,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "ratio_jax_over_torch": ratio,
         "machine": machine_info(results[JAX].get("devices")),
     }
+    if args.rounds > 1:
+        report["rounds"] = {
+            name: [record["images_per_s"] for record in records] for name, records in runs.items()
+        }
+        if TORCH in runs:  # a ratio a round, of children that ran back to back
+            report["rounds"]["ratio"] = [
+                j["images_per_s"] / t["images_per_s"]
+                for j, t in zip(runs[JAX], runs[TORCH], strict=True)
+            ]
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(_summary(args, report), flush=True)

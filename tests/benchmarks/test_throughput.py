@@ -30,7 +30,7 @@ def test_time_steps_counts_calls():
     assert timing.first_s >= 0
 
 
-@pytest.mark.parametrize("flag", ["--steps=0", "--warmup=-1", "--batch-size=0"])
+@pytest.mark.parametrize("flag", ["--steps=0", "--warmup=-1", "--batch-size=0", "--rounds=0"])
 def test_rejects_bad_counts(flag):
     with pytest.raises(SystemExit):
         throughput.parse_args([flag])
@@ -70,3 +70,41 @@ def test_smoke_jax_and_torch(tmp_path, capsys):
     assert report["machine"]["cpu_count"] > 0
     assert report["machine"]["jax_devices"]
     assert "jax/torch" in capsys.readouterr().out
+
+
+def _fake_record(images_per_s: float) -> dict:
+    """A child's record with the keys the report and its summary line read."""
+    return {
+        "images_per_s": images_per_s,
+        "step_time_median_s": 1.0 / images_per_s,
+        "compile_time_s": 0.0,
+        "peak_rss_mib": 1.0,
+        "backend": "cpu",
+        "stem": None,
+        "devices": ["cpu"],
+    }
+
+
+def test_rounds_take_turns_and_report_the_median_round(monkeypatch, capsys):
+    calls = []
+    speeds = {throughput.JAX: iter([90.0, 110.0, 100.0]), throughput.TORCH: iter([120, 80, 100])}
+
+    def fake_child(args, framework):
+        calls.append(framework)
+        return _fake_record(float(next(speeds[framework])))
+
+    monkeypatch.setattr(throughput, "run_child", fake_child)
+    report = throughput.main(["--compare=torch", "--rounds=3"])
+    assert calls == [throughput.JAX, throughput.TORCH] * 3
+    assert report["results"][throughput.JAX]["images_per_s"] == 100.0
+    assert report["results"][throughput.TORCH]["images_per_s"] == 100.0
+    assert report["ratio_jax_over_torch"] == pytest.approx(1.0)
+    assert report["rounds"]["ratio"] == pytest.approx([0.75, 1.375, 1.0])
+    assert report["rounds"][throughput.TORCH] == [120.0, 80.0, 100.0]
+    assert "median of 3 rounds (ratios 0.75 1.38 1.00)" in capsys.readouterr().out
+
+
+def test_one_round_has_no_rounds_record(monkeypatch):
+    monkeypatch.setattr(throughput, "run_child", lambda args, framework: _fake_record(5.0))
+    report = throughput.main([])
+    assert "rounds" not in report and report["ratio_jax_over_torch"] is None
