@@ -94,6 +94,13 @@ class ConvCase:
         """torch-style symmetric padding that keeps size / stride."""
         return (self.kernel - 1) * self.dilation // 2
 
+    @property
+    def transpose_pads(self) -> tuple[int, int]:
+        """torch's `conv_transpose2d` (padding, output_padding) for the "SAME"-sized
+        (size x stride) output of a transposed conv."""
+        k, s = self.kernel, self.stride
+        return (k - s + 1) // 2, (k - s) % 2
+
     def out_size(self) -> int:
         if self.transpose:
             return self.size * self.stride
@@ -242,9 +249,7 @@ def _jax_fns(
 def _torch_fns(case: ConvCase, x, w, ct) -> tuple[Callable, Callable]:
     f = torch.nn.functional
     if case.transpose:
-        # torch's "SAME"-sized stride-s transposed conv: padding p, output_padding op.
-        k, s = case.kernel, case.stride
-        pad, out_pad = (k - s + 1) // 2, (k - s) % 2
+        s, (pad, out_pad) = case.stride, case.transpose_pads
         conv = lambda x, w: f.conv_transpose2d(x, w, stride=s, padding=pad, output_padding=out_pad)
     else:
         conv = lambda x, w: f.conv2d(
@@ -273,7 +278,7 @@ def _torch_gradient_fns(case: ConvCase, x, w, ct) -> dict[str, Callable]:
     f, grad = torch.nn.functional, torch.nn.grad
     s, d, g = case.stride, case.dilation, case.groups
     if case.transpose:
-        pad = (case.kernel - s + 1) // 2
+        pad = case.transpose_pads[0]
         fns = {
             "dx": lambda: f.conv2d(ct, w, stride=s, padding=pad),
             "dw": lambda: grad.conv2d_weight(ct, w.shape, x, stride=s, padding=pad),
