@@ -58,7 +58,12 @@ import torch
 from benchmarks.step_variants import named_compiler_options
 from jaxvision.ops import conv as conv_ops
 
-IMPLS = ("xla", "im2col", "auto")  # measured; "auto" on CPU adds batch chunking to "xla"
+IMPLS = (
+    "xla",
+    "im2col",
+    "winograd",
+    "auto",
+)  # measured; "auto" on CPU adds batch chunking to "xla"
 MODES = ("fwd", "fwd_bwd")  # always timed
 GRADIENT_MODES = ("dx", "dw")  # with --gradients
 RESNET18 = ((64, 128, 256, 512), (2, 2, 2, 2))  # widths and blocks of the stages
@@ -100,6 +105,16 @@ class ConvCase:
         (size x stride) output of a transposed conv."""
         k, s = self.kernel, self.stride
         return (k - s + 1) // 2, (k - s) % 2
+
+    @property
+    def winograd(self) -> bool:
+        """Whether impl "winograd" computes this conv (3x3, stride 1, one group, no dilation)."""
+        return not self.transpose and conv_ops.winograd.applies(
+            (self.kernel, self.kernel, self.cin // self.groups, self.cout),
+            (self.stride,) * 2,
+            (self.dilation,) * 2,
+            self.groups,
+        )
 
     def out_size(self) -> int:
         if self.transpose:
@@ -214,8 +229,11 @@ def _jax_fns(
     """Mode ("fwd", "fwd_bwd"; with `gradients` "dx", "dw") -> jitted fn of (x, kernel, ct).
 
     Every fn takes the three arrays; "fwd" ignores the cotangent. "dx" is absent for a stem
-    conv (`case.first`: no input gradient in training).
+    conv (`case.first`: no input gradient in training). No fns for an impl that does not
+    compute the case ("winograd" off 3x3 stride-1 convs).
     """
+    if impl == "winograd" and not case.winograd:
+        return {}
     if case.transpose:
         conv = lambda x, w: conv_ops.conv_transpose(
             x, w, strides=case.stride, padding="SAME", impl=impl
@@ -444,8 +462,11 @@ def _summary(records: list[dict], net: str) -> str:
             impl: sum(r["count"] * (r[impl][f"{mode}_ms"] or 0.0) for r in rows)
             for impl in (*IMPLS, "torch")
         }
+        timed = [
+            [r[i][f"{mode}_ms"] for i in IMPLS if r[i][f"{mode}_ms"] is not None] for r in rows
+        ]
         total["best"] = sum(
-            r["count"] * min(r[i][f"{mode}_ms"] or 0.0 for i in IMPLS) for r in rows
+            r["count"] * min(t, default=0.0) for r, t in zip(rows, timed, strict=True)
         )
         parts.append(f"{mode}: " + " ".join(f"{k}={v:.0f}ms" for k, v in total.items()))
     return f"{net:<9} total  " + " | ".join(parts)

@@ -6,7 +6,8 @@ compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_b
 `jaxvision.ops.conv` ("shipped"; "retuned": no batch chunks, stride-1 1x1 convs to XLA,
 strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped rules with the
 forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; "no_chunks":
-the shipped rules without batch chunks). Compiler
+the shipped rules without batch chunks; "no_winograd": the shipped rules without Winograd
+convs, `CPU_WINOGRAD_MIN_CHANNELS` out of reach). Compiler
 options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
 rounds then take turns, one step of each variant per round, so the machine's drift hits all
 variants alike. That matters on a shared machine, where separate runs minutes apart move by
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 OPTIONS = ("engine", "xla_default")
-RULES = ("shipped", "retuned", "chunked_forward", "no_chunks")
+RULES = ("shipped", "retuned", "chunked_forward", "no_chunks", "no_winograd")
 
 
 def _option_value(text: str) -> Any:
@@ -72,6 +73,7 @@ def set_rules(name: str) -> None:
     conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = (
         False if name == "chunked_forward" else SHIPPED["forward_whole"]
     )
+    conv.CPU_WINOGRAD_MIN_CHANNELS = 2**31 if name == "no_winograd" else SHIPPED["winograd"]
 
 
 def _no_chunk(*args: Any, **kwargs: Any) -> None:
@@ -86,6 +88,7 @@ def _shipped() -> dict[str, Any]:
         "1x1": conv.CPU_IM2COL_1X1,
         "chunk": conv.choose_batch_chunk,
         "forward_whole": conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
+        "winograd": conv.CPU_WINOGRAD_MIN_CHANNELS,
     }
 
 

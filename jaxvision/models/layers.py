@@ -4,7 +4,8 @@
 `flax.linen.ConvTranspose` ("kernel" [*window, cin / groups, cout], "bias" [cout]) with the same
 initialisers, so checkpoints and converters do not see a difference, and compute the same
 function through `jaxvision.ops.conv`, whose `impl="auto"` replaces XLA:CPU's slow
-convolutions by matmuls (see `jaxvision.ops.conv.choose_impl`). On GPU and TPU "auto" is
+convolutions by matmuls, and its wide 3x3 convs by Winograd's (see
+`jaxvision.ops.conv.choose_impl`). On GPU and TPU "auto" is
 `lax.conv_general_dilated`, exactly what `nn.Conv` runs.
 
 Example:
@@ -67,7 +68,7 @@ class Conv(nn.Module):
       kernel_init: kernel initialiser ([*window, cin / groups, cout]).
       bias_init: bias initialiser ([cout]).
       impl: "auto" (per backend and shape: `jaxvision.ops.conv.choose_impl`, and on CPU batch
-        chunks for XLA's conv), "xla" or "im2col".
+        chunks for XLA's conv), "xla", "im2col" or "winograd" (3x3 stride-1 convs only).
       input_dilation: only 1 (use `ConvTranspose`); here for signature compatibility.
 
     Example:

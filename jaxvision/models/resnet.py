@@ -248,10 +248,9 @@ class ResNet(nn.Module):
         """
         if self.stem not in STEMS:
             raise ValueError(f"Unknown stem {self.stem!r}; valid stems: {', '.join(STEMS)}.")
-        if self.conv_impl not in conv_ops.IMPLS:
-            raise ValueError(
-                f"Unknown conv_impl {self.conv_impl!r}; valid: {', '.join(conv_ops.IMPLS)}."
-            )
+        if self.conv_impl not in conv_ops.EVERY_CONV_IMPLS:
+            valid = ", ".join(conv_ops.EVERY_CONV_IMPLS)
+            raise ValueError(f"Unknown conv_impl {self.conv_impl!r}; valid: {valid}.")
         if x.ndim != 4:
             raise ValueError(f"ResNet expects NHWC images [b, h, w, c], got shape {x.shape}.")
 

@@ -18,14 +18,19 @@ and `lax.dot_general`, which XLA:CPU runs through its fast matmul:
   * transposed conv: one matmul of every input pixel with every tap, then an overlap-add of the
     k*k tap planes (col2im); no multiply by the zeros an input-dilated conv inserts.
 
+The "winograd" lowering (`jaxvision.ops.winograd`) computes a 3x3 stride-1 conv by Winograd's
+F(2x2, 3x3): 16 matmuls over 2x2-output tiles, 2.25x fewer FLOPs than the direct conv, for the
+price of a 4x larger input and output in the Winograd domain. "auto" takes it on CPU for wide
+convs (`CPU_WINOGRAD_MIN_CHANNELS`).
+
 Gradients are JAX autodiff of these formulations: the transpose of a slice is a pad, of a
 concatenate a slice, of a matmul a matmul, so input and kernel gradients are again matmuls.
 (No custom_vjp, so forward-mode autodiff and higher derivatives work as for `lax` convs; the
 batch chunks of the "xla" path are a `custom_jvp` whose tangent runs on chunks.)
 
-`impl="auto"` picks per backend and shape with `choose_impl`, and on CPU runs the gradients of
-XLA's conv on batch chunks (`choose_batch_chunk`; the forward pass stays one conv on the
-batch); the rules and the measurements behind them are the constants below. On GPU and TPU
+`impl="auto"` picks per backend, shape and dtype with `choose_impl`, and on CPU runs the
+gradients of XLA's conv on batch chunks (`choose_batch_chunk`; the forward pass stays one conv
+on the batch); the rules and the measurements behind them are the constants below. On GPU and TPU
 "auto" is always plain "xla", the fast path there.
 
 The constants were measured with XLA:CPU's default convolution (YNNPACK). The engine compiles
@@ -59,7 +64,12 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-IMPLS = ("xla", "im2col", "auto")
+from jaxvision.ops import winograd
+
+IMPLS = ("xla", "im2col", "winograd", "auto")
+# The impls that compute every conv ("winograd" computes 3x3 stride-1 convs only): a model's
+# `conv_impl`, the lowering of all its convs, is one of these.
+EVERY_CONV_IMPLS = ("xla", "im2col", "auto")
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
 
 # The rule of `choose_impl` and `choose_batch_chunk` on XLA:CPU. Numbers: backward at batch 32,
@@ -120,6 +130,18 @@ CPU_XLA_MIN_CHUNK_IMAGES = 8
 # chunked_forward`): ResNet-tiny 32 px batch 128 0.131 against 0.141 s, ResNet-18 32 px
 # 2.77 against 2.88 s; its inference 40.5 against 50.1 ms.
 CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = True
+# 3x3 stride-1 convs with at least this many input and output channels go to Winograd's
+# F(2x2, 3x3) (`jaxvision.ops.winograd`), under the engine's options. Forward + backward,
+# GFLOP/s (direct-conv FLOPs / time) of "winograd" against the rules without it
+# (`python -m benchmarks.conv_lowering`, benchmarks/results/winograd/): at batch 128,
+# 16x16x128 209 against 186, 8x8x128 202 against 185, 8x8x256 277 against 193, 4x4x256 233
+# against 185, 4x4x512 244 against 175; at batch 32, 28x28x128 218 against 168, 14x14x256
+# 246 against 186, 7x7x512 (a quarter of its 8x8 tiles' outputs cropped) 187 against 177.
+# With 64 channels the transforms' memory traffic outweighs the saving: 32x32x64 117 against
+# 157, 16x16x64 138 against 170, 56x56x64 121 against 161. Forward alone: 8x8x256 254-270
+# against 200, 4x4x512 318-324 against 205, 16x16x128 173-197 against 177-193. (Outputs of
+# 3x3 pixels or fewer stay with im2col: on 2x2x512 Winograd's backward runs at 38 GFLOP/s.)
+CPU_WINOGRAD_MIN_CHANNELS = 128
 
 
 def as_tuple(value: int | Sequence[int] | None, n: int, name: str) -> tuple[int, ...]:
@@ -217,8 +239,9 @@ def choose_impl(
     feature_group_count: int = 1,
     backend: str | None = None,
     padding: PaddingLike = "SAME",
+    dtype=jnp.float32,
 ) -> str:
-    """The faster lowering of a conv on `backend`: "xla" or "im2col".
+    """The faster lowering of a conv on `backend`: "xla", "im2col" or "winograd".
 
     The rule (measured forward + backward, see the CPU_* constants of this module for the
     numbers behind each threshold):
@@ -228,6 +251,8 @@ def choose_impl(
       * cpu, 1x1 kernel: "im2col" (a plain matmul).
       * cpu, output of at most `CPU_IM2COL_MAX_OUT_PIXELS` (stride 1) or
         `CPU_IM2COL_MAX_OUT_PIXELS_STRIDED` (stride > 1) pixels an image: "im2col".
+      * cpu, float32, a 3x3 stride-1 conv (2-D, no dilation, one group) with at least
+        `CPU_WINOGRAD_MIN_CHANNELS` input and output channels: "winograd".
       * cpu, otherwise: "xla".
 
     The batch size is not in it (XLA:CPU's slow cases are slow an image); it enters through
@@ -241,9 +266,10 @@ def choose_impl(
       feature_group_count: number of groups.
       backend: "cpu", "gpu", "tpu", ...; None means `jax.default_backend()`.
       padding: as for `conv_general`; sets the output size.
+      dtype: the compute dtype (Winograd only for float32, whose rounding it keeps).
 
     Returns:
-      "xla" or "im2col".
+      "xla", "im2col" or "winograd".
 
     Example:
       >>> choose_impl((32, 2, 2, 512), (3, 3, 512, 512), backend="cpu")
@@ -271,7 +297,16 @@ def choose_impl(
     )
     strided = any(s > 1 for s in strides)
     limit = CPU_IM2COL_MAX_OUT_PIXELS_STRIDED if strided else CPU_IM2COL_MAX_OUT_PIXELS
-    return "im2col" if out_pixels <= limit else "xla"
+    if out_pixels <= limit:
+        return "im2col"
+    if (
+        jnp.dtype(dtype) == jnp.float32
+        and n == 2
+        and winograd.applies(kernel_shape, strides, dilation, feature_group_count)
+        and min(kernel_shape[-2:]) >= CPU_WINOGRAD_MIN_CHANNELS
+    ):
+        return "winograd"
+    return "xla"
 
 
 def choose_transpose_impl(backend: str | None = None) -> str:
@@ -547,9 +582,10 @@ def conv_general(
       padding: "SAME", "VALID", an int, or an int or (low, high) pair a spatial dim.
       rhs_dilation: kernel dilation (atrous rate), an int or one a spatial dim.
       feature_group_count: number of groups (cin for a depthwise conv).
-      impl: "xla" (`lax.conv_general_dilated`), "im2col" (slicing + matmuls) or "auto"
-        (`choose_impl` for the default backend and this shape; when that is "xla", on batch
-        chunks of `choose_batch_chunk` images).
+      impl: "xla" (`lax.conv_general_dilated`), "im2col" (slicing + matmuls), "winograd"
+        (F(2x2, 3x3), for 3x3 stride-1 convs of one group only) or "auto" (`choose_impl` for
+        the default backend, this shape and dtype; when that is "xla", on batch chunks of
+        `choose_batch_chunk` images).
       precision: passed to the conv or the matmuls.
       batch_chunk: with impl "xla", compute the conv's derivatives on chunks of about this
         many images (`CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; else the forward too); None: the
@@ -559,7 +595,8 @@ def conv_general(
       [b, *spatial', cout], in the promoted dtype of x and kernel.
 
     Raises:
-      ValueError: for inconsistent shapes, an unknown impl or padding.
+      ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd" for a
+        conv it does not compute.
 
     Example:
       >>> y = conv_general(jnp.ones((1, 7, 7, 4)), jnp.ones((3, 3, 4, 8)), padding="VALID")
@@ -572,22 +609,52 @@ def conv_general(
     strides = as_tuple(strides, n, "strides")
     rhs_dilation = as_tuple(rhs_dilation, n, "rhs_dilation")
     pads = resolve_padding(padding, x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation)
+    dtype = jnp.result_type(x, kernel)
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    chunk_auto = impl == "auto" and batch_chunk is None
     if impl == "auto":
         impl = choose_impl(
-            x.shape, kernel.shape, strides, rhs_dilation, feature_group_count, padding=pads
+            x.shape,
+            kernel.shape,
+            strides,
+            rhs_dilation,
+            feature_group_count,
+            padding=pads,
+            dtype=dtype,
         )
-        if impl == "xla" and batch_chunk is None:
-            out_spatial = [
-                _out_size(size, k, s, d, lo, hi)
-                for size, k, s, d, (lo, hi) in zip(
-                    x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads, strict=True
-                )
-            ]
-            out_shape = (x.shape[0], *out_spatial, kernel.shape[-1])
-            dtype = jnp.result_type(x, kernel)
-            batch_chunk = choose_batch_chunk(x.shape, out_shape, jnp.dtype(dtype).itemsize)
+    if impl == "winograd":
+        if n != 2 or not winograd.applies(kernel.shape, strides, rhs_dilation, feature_group_count):
+            raise ValueError(
+                "impl='winograd' computes 2-D 3x3 convs of stride 1, no dilation, one group; got "
+                f"kernel {kernel.shape}, strides {strides}, rhs_dilation {rhs_dilation}, "
+                f"feature_group_count {feature_group_count}."
+            )
+        return winograd.conv3x3(x, kernel, pads, precision)
+    if impl == "xla" and chunk_auto:
+        batch_chunk = _auto_chunk(x, kernel, strides, rhs_dilation, pads)
+    conv = _lowering(impl, n, strides, pads, rhs_dilation, feature_group_count, precision)
     if impl == "xla":
-        conv = functools.partial(
+        return _chunked_backward(conv, x, kernel, batch_chunk)
+    return conv(x, kernel)
+
+
+def _auto_chunk(x, kernel, strides, rhs_dilation, pads) -> int | None:
+    """`choose_batch_chunk` of this conv (its output shape worked out)."""
+    n = len(strides)
+    out_spatial = [
+        _out_size(size, k, s, d, lo, hi)
+        for size, k, s, d, (lo, hi) in zip(
+            x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads, strict=True
+        )
+    ]
+    out_shape = (x.shape[0], *out_spatial, kernel.shape[-1])
+    return choose_batch_chunk(x.shape, out_shape, jnp.dtype(x.dtype).itemsize)
+
+
+def _lowering(impl, n, strides, pads, rhs_dilation, feature_group_count, precision):
+    """conv(x, kernel) of impl "xla" (one `lax` conv) or "im2col", everything else fixed."""
+    if impl == "xla":
+        return functools.partial(
             lax.conv_general_dilated,
             window_strides=strides,
             padding=pads,
@@ -596,16 +663,13 @@ def conv_general(
             feature_group_count=feature_group_count,
             precision=precision,
         )
-        return _chunked_backward(conv, x, kernel, batch_chunk)
-    dtype = jnp.result_type(x, kernel)
-    return _im2col_conv(
-        x.astype(dtype),
-        kernel.astype(dtype),
-        strides,
-        pads,
-        rhs_dilation,
-        feature_group_count,
-        precision,
+    return functools.partial(
+        _im2col_conv,
+        strides=strides,
+        pads=pads,
+        rhs_dilation=rhs_dilation,
+        feature_group_count=feature_group_count,
+        precision=precision,
     )
 
 

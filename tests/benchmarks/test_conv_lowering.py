@@ -40,8 +40,21 @@ def test_torch_gradients_alone_equal_autograd(case):
         np.testing.assert_allclose(grads["dx"], dx, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("impl", conv_lowering.IMPLS)
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def _case_impls():
+    """(case, impl) of every quick case and every impl that computes it."""
+    for case in CASES:
+        for impl in conv_lowering.IMPLS:
+            if impl != "winograd" or case.winograd:
+                yield pytest.param(case, impl, id=f"{case.name}-{impl}")
+
+
+def test_winograd_is_timed_where_it_applies_only():
+    timed = [c.name for c in CASES if conv_lowering._jax_fns(c, "winograd")]
+    assert timed == [c.name for c in CASES if c.kernel == 3 and c.stride == 1]
+    assert timed and len(timed) < len(CASES)
+
+
+@pytest.mark.parametrize("case,impl", _case_impls())
 def test_jax_gradients_alone_equal_torch(case, impl):
     x, w, ct = conv_lowering._case_arrays(case, batch=2)
     fns = conv_lowering._jax_fns(case, impl, options={}, gradients=True)
@@ -82,6 +95,9 @@ def test_quick_run_with_gradients_under_the_engine_options(tmp_path, capsys):
     for record in records:
         for impl in (*conv_lowering.IMPLS, "torch"):
             times = record[impl]
+            if impl == "winograd" and not (record["kernel"] == 3 and record["stride"] == 1):
+                assert set(times.values()) == {None}  # not a conv Winograd computes
+                continue
             assert times["fwd_ms"] > 0 and times["fwd_bwd_ms"] > 0 and times["dw_ms"] > 0
             if record["first"]:
                 assert times["dx_ms"] is None and times["dx_gflops"] is None
@@ -89,7 +105,7 @@ def test_quick_run_with_gradients_under_the_engine_options(tmp_path, capsys):
                 assert times["dx_ms"] > 0 and times["dx_gflops"] > 0
     saved = json.loads(out.read_text())
     assert saved["compiler_options"] == compiler_options.for_backend(jax.default_backend())
-    assert "dx [xla im2col auto torch]" in capsys.readouterr().out
+    assert "dx [xla im2col winograd auto torch]" in capsys.readouterr().out
 
 
 def test_bad_options_exit():

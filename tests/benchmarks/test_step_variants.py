@@ -11,6 +11,7 @@ def test_tiny_run_times_every_variant_and_restores_rules():
         conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
         conv.CPU_IM2COL_1X1,
         conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
+        conv.CPU_WINOGRAD_MIN_CHANNELS,
     )
     records = step_variants.main(
         [
@@ -20,15 +21,15 @@ def test_tiny_run_times_every_variant_and_restores_rules():
             "--num_classes=3",
             "--impls=auto",
             "--options=engine,xla_default+xla_cpu_enable_fast_min_max=true",
-            "--rules=shipped,chunked_forward",
+            "--rules=chunked_forward,no_winograd",
             "--rounds=2",
         ]
     )
     assert sorted(records) == [
         "auto/engine/chunked_forward",
-        "auto/engine/shipped",
+        "auto/engine/no_winograd",
         "auto/xla_default+xla_cpu_enable_fast_min_max=true/chunked_forward",
-        "auto/xla_default+xla_cpu_enable_fast_min_max=true/shipped",
+        "auto/xla_default+xla_cpu_enable_fast_min_max=true/no_winograd",
     ]
     for rec in records.values():
         assert len(rec["times_s"]) == 2 and rec["median_s"] > 0 and rec["images_per_s"] > 0
@@ -36,6 +37,7 @@ def test_tiny_run_times_every_variant_and_restores_rules():
         conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
         conv.CPU_IM2COL_1X1,
         conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
+        conv.CPU_WINOGRAD_MIN_CHANNELS,
     )
     assert conv.choose_batch_chunk is not step_variants._no_chunk
 

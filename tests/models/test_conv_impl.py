@@ -88,6 +88,9 @@ def test_unknown_or_unusable_conv_impl_raises():
         resnet.ResNetTiny(num_classes=5, conv_impl="cudnn").init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="xla, im2col, auto"):
         _tiny_vit(conv_impl="cudnn").init(jax.random.key(0), x)
+    # "winograd" computes 3x3 stride-1 convs only: no model-wide conv_impl.
+    with pytest.raises(ValueError, match="xla, im2col, auto"):
+        resnet.ResNetTiny(num_classes=5, conv_impl="winograd").init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="needs conv=layers.Conv"):
         resnet.ResNetTiny(num_classes=5, conv=nn.Conv, conv_impl="xla").init(jax.random.key(0), x)
 

@@ -16,6 +16,7 @@ from jax import lax
 
 from jaxvision.models import get_model, layers
 from jaxvision.ops import conv as conv_ops
+from jaxvision.ops import winograd
 
 RTOL = ATOL = 1e-5  # float32; inputs scaled so that outputs are O(1)
 
@@ -172,6 +173,92 @@ def test_conv_transpose_strides_pads_dilation(stride, padding, dilation):
     _assert_close(_value_and_grads([reference, im2col], x, w))
 
 
+@pytest.mark.parametrize(
+    "x_shape,padding",
+    [
+        ((2, 8, 8, 16), "SAME"),  # whole tiles
+        ((1, 7, 5, 4), "SAME"),  # odd sizes: the last tile half outside, cropped
+        ((2, 6, 9, 5), "VALID"),
+        ((1, 11, 9, 3), ((2, 1), (0, 3))),  # asymmetric pads
+        ((1, 7, 7, 3), ((-1, 2), (1, -2))),  # negative pads crop
+        ((2, 1, 1, 8), "SAME"),  # 1x1 map: only the centre tap is live
+        ((2, 2, 3, 8), "SAME"),
+        ((1, 3, 3, 4), "VALID"),  # one output pixel
+    ],
+)
+def test_winograd_matches_xla(x_shape, padding):
+    x, w = _arrays(x_shape, (3, 3, x_shape[-1], 6))
+    fns = [
+        functools.partial(conv_ops.conv_general, padding=padding, impl=impl)
+        for impl in ("xla", "winograd")
+    ]
+    _assert_close(_value_and_grads(fns, x, w))
+
+
+def test_winograd_forward_mode_and_second_derivatives():
+    x, w = _arrays((2, 5, 6, 3), (3, 3, 3, 4))
+    wino = functools.partial(conv_ops.conv_general, impl="winograd")
+    ref = functools.partial(conv_ops.conv_general, impl="xla")
+    np.testing.assert_allclose(
+        jax.jvp(wino, (x, w), (x, w))[1], jax.jvp(ref, (x, w), (x, w))[1], RTOL, ATOL
+    )
+    hess = jax.hessian(lambda w: jnp.sum(wino(x, w) ** 2))(w)
+    hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
+    np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_dtypes_and_empty_outputs():
+    x, w = _arrays((2, 6, 6, 8), (3, 3, 8, 4))
+    y = conv_ops.conv_general(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), impl="winograd")
+    ref = conv_ops.conv_general(x, w, impl="xla")
+    assert y.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y, np.float32), ref, rtol=5e-2, atol=5e-2)
+    mixed = conv_ops.conv_general(x.astype(jnp.bfloat16), w, impl="winograd")
+    assert mixed.dtype == jnp.float32
+    empty = conv_ops.conv_general(x[:, :2, :1], w, padding="VALID", impl="winograd")
+    assert empty.shape == (2, 0, 0, 4)
+    assert conv_ops.conv_general(x[:0], w, impl="winograd").shape == (0, 6, 6, 4)
+
+
+@pytest.mark.parametrize(
+    "x_shape,k_shape,kwargs",
+    [
+        ((1, 8, 8, 4), (3, 3, 4, 4), dict(strides=2)),
+        ((1, 8, 8, 4), (5, 5, 4, 4), {}),
+        ((1, 8, 8, 4), (3, 3, 4, 4), dict(rhs_dilation=2)),
+        ((1, 8, 8, 4), (3, 3, 2, 4), dict(feature_group_count=2)),
+        ((1, 8, 4), (3, 4, 4), {}),  # 1-D
+    ],
+)
+def test_winograd_rejects_other_convs(x_shape, k_shape, kwargs):
+    x, w = _arrays(x_shape, k_shape)
+    with pytest.raises(ValueError, match="winograd"):
+        conv_ops.conv_general(x, w, impl="winograd", **kwargs)
+
+
+def test_winograd_kernel_transform_is_g_g_gt():
+    # G g G^T against the matrices written out; the centre tap alone reaches every position
+    # whose row and column are both inner (1 or 2), at 1/4.
+    g = np.random.default_rng(0).standard_normal((3, 3, 2, 3)).astype(np.float32)
+    big_g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)
+    expected = np.einsum("ai,ijcd,bj->abcd", big_g, g, big_g).reshape(16, 2, 3)
+    np.testing.assert_allclose(winograd.transform_kernel(jnp.asarray(g)), expected, 1e-6, 1e-6)
+    centre = np.zeros((3, 3, 1, 1), np.float32)
+    centre[1, 1] = 1.0
+    u = np.asarray(winograd.transform_kernel(jnp.asarray(centre))).reshape(4, 4)
+    np.testing.assert_array_equal(u, np.outer([0, 0.5, -0.5, 0], [0, 0.5, -0.5, 0]))
+
+
+def test_winograd_matmuls_hold_16_of_36_multiplies():
+    # 16 Winograd-domain matmuls a tile of 2x2 outputs, against 9 taps a pixel: 16 / 36.
+    x, w = _arrays((2, 8, 8, 16), (3, 3, 16, 32))
+    jaxpr = jax.make_jaxpr(functools.partial(conv_ops.conv_general, impl="winograd"))(x, w)
+    (dot,) = _eqns(jaxpr.jaxpr, "dot_general")
+    v, u = (var.aval.shape for var in dot.invars)
+    assert v == (16, 2 * 4 * 4, 16) and u == (16, 16, 32)
+    assert not _eqns(jaxpr.jaxpr, "conv_general_dilated")
+
+
 def test_choose_impl():
     tiny = ((32, 2, 2, 512), (3, 3, 512, 512))
     large = ((32, 56, 56, 64), (3, 3, 64, 64))
@@ -185,10 +272,42 @@ def test_choose_impl():
     assert conv_ops.choose_impl((8, 56, 56, 64), (3, 3, 1, 64), 1, 1, 64, "cpu") == "im2col"
     # The output size decides, with a larger limit for strided convs.
     assert conv_ops.choose_impl((8, 3, 3, 512), (3, 3, 512, 512), backend="cpu") == "im2col"
-    assert conv_ops.choose_impl((8, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "xla"
+    assert conv_ops.choose_impl((8, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "winograd"
+    assert conv_ops.choose_impl((8, 4, 4, 512), (5, 5, 512, 512), backend="cpu") == "xla"
     assert conv_ops.choose_impl((8, 16, 16, 64), (3, 3, 64, 128), 2, backend="cpu") == "im2col"
     assert conv_ops.choose_impl((8, 32, 32, 64), (3, 3, 64, 128), 2, backend="cpu") == "xla"
     assert conv_ops.choose_transpose_impl("cpu") == "im2col"
+
+
+def test_choose_impl_winograd():
+    def choice(x_shape, k_shape, strides=1, dilation=1, groups=1, **kwargs):
+        return conv_ops.choose_impl(x_shape, k_shape, strides, dilation, groups, **kwargs)
+
+    many = conv_ops.CPU_WINOGRAD_MIN_CHANNELS
+    assert choice((8, 16, 16, many), (3, 3, many, many), backend="cpu") == "winograd"
+    assert choice((8, 16, 16, many), (3, 3, many, many), backend="gpu") == "xla"
+    # Fewer input or output channels than the rule's floor: XLA's conv.
+    assert choice((8, 16, 16, many // 2), (3, 3, many // 2, many), backend="cpu") == "xla"
+    assert choice((8, 16, 16, many), (3, 3, many, many // 2), backend="cpu") == "xla"
+    # Not a 3x3 stride-1 conv of one group: the other rules.
+    assert choice((8, 32, 32, many), (3, 3, many, many), 2, backend="cpu") == "xla"
+    assert choice((8, 16, 16, many), (3, 3, many, many), 1, 2, backend="cpu") == "xla"
+    assert choice((8, 16, 16, many), (3, 3, 2, many), 1, 1, many // 2, backend="cpu") == "im2col"
+    assert choice((8, 16, many), (3, many, many), backend="cpu") == "xla"  # 1-D
+    # float32 only; bfloat16 keeps XLA's conv.
+    assert choice((8, 16, 16, many), (3, 3, many, many), backend="cpu", dtype=jnp.bfloat16) == (
+        "xla"
+    )
+
+
+def test_auto_runs_winograd_convs_on_cpu():
+    many = conv_ops.CPU_WINOGRAD_MIN_CHANNELS
+    x, w = _arrays((2, 4, 4, many), (3, 3, many, many))
+    auto = functools.partial(conv_ops.conv_general, impl="auto")
+    jaxpr = jax.make_jaxpr(auto)(x, w).jaxpr
+    assert _count(jaxpr, "conv_general_dilated") == (0 if jax.default_backend() == "cpu" else 1)
+    fns = [functools.partial(conv_ops.conv_general, impl="xla"), auto]
+    _assert_close(_value_and_grads(fns, x, w))
 
 
 def test_choose_batch_chunk():
@@ -219,17 +338,23 @@ def test_batch_chunked_xla_matches_xla():
     _assert_close(_value_and_grads(fns, x[:6], w))
 
 
-def _count(jaxpr, name):
-    """Equations named `name` in a jaxpr and its sub-jaxprs."""
-    total = 0
+def _eqns(jaxpr, name):
+    """The equations named `name` in a jaxpr and its sub-jaxprs."""
+    found = []
     for eqn in jaxpr.eqns:
-        total += eqn.primitive.name == name
+        if eqn.primitive.name == name:
+            found.append(eqn)
         for value in eqn.params.values():
             for sub in value if isinstance(value, tuple | list) else (value,):
                 inner = getattr(sub, "jaxpr", sub)
                 if hasattr(inner, "eqns"):
-                    total += _count(inner, name)
-    return total
+                    found += _eqns(inner, name)
+    return found
+
+
+def _count(jaxpr, name):
+    """Equations named `name` in a jaxpr and its sub-jaxprs."""
+    return len(_eqns(jaxpr, name))
 
 
 def test_batch_chunks_run_in_the_derivatives_only():
