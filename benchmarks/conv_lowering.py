@@ -1,8 +1,9 @@
 """Conv lowerings on the ResNet-18 conv shapes: XLA's convolution vs im2col matmuls vs torch.
 
 Times the forward and the forward+backward (jit, after compile, median of rounds that take
-turns between the impls) of each `jaxvision.ops.conv.conv_general` impl ("xla", "im2col", and
-"auto", which on CPU also splits XLA's conv into batch chunks) on every distinct conv of a
+turns between the impls) of each `jaxvision.ops.conv.conv_general` impl ("xla", "im2col",
+"winograd" where it applies, on 3x3 stride-1 convs, and "auto", which on CPU also splits XLA's
+conv into batch chunks and takes Winograd for wide convs) on every distinct conv of a
 ResNet-18 at 32 px (CIFAR stem), 64 px and 224 px (ImageNet stem), and of `conv_transpose` on
 decoder-style shapes, beside `torch.nn.functional.conv2d` / `conv_transpose2d` (NCHW, same
 thread count, timed in a subprocess of its own) for reference. Prints a table of GFLOP/s and
@@ -191,6 +192,7 @@ def quick_cases() -> list[ConvCase]:
     return [
         ConvCase("quick", 8, 16, 32, 3, 1, first=True),
         ConvCase("quick", 4, 32, 32, 3, 2),
+        ConvCase("quick", 4, 32, 32, 3, 1),
         ConvCase("quick", 4, 32, 64, 1, 2),
         ConvCase("quick", 4, 32, 16, 4, 2, transpose=True),
     ]
@@ -458,8 +460,11 @@ def _summary(records: list[dict], net: str) -> str:
     rows = [r for r in records if r["net"] == net]
     parts = []
     for mode in _modes(rows[0]):
+        # An impl that does not compute every conv of the net ("winograd") has no total.
         total = {
             impl: sum(r["count"] * (r[impl][f"{mode}_ms"] or 0.0) for r in rows)
+            if all(r[impl]["fwd_ms"] is not None for r in rows)
+            else None
             for impl in (*IMPLS, "torch")
         }
         timed = [
@@ -468,7 +473,10 @@ def _summary(records: list[dict], net: str) -> str:
         total["best"] = sum(
             r["count"] * min(t, default=0.0) for r, t in zip(rows, timed, strict=True)
         )
-        parts.append(f"{mode}: " + " ".join(f"{k}={v:.0f}ms" for k, v in total.items()))
+        parts.append(
+            f"{mode}: "
+            + " ".join(f"{k}=" + ("-" if v is None else f"{v:.0f}ms") for k, v in total.items())
+        )
     return f"{net:<9} total  " + " | ".join(parts)
 
 

@@ -7,7 +7,8 @@ compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_b
 strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped rules with the
 forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; "no_chunks":
 the shipped rules without batch chunks; "no_winograd": the shipped rules without Winograd
-convs, `CPU_WINOGRAD_MIN_CHANNELS` out of reach). Compiler
+convs, `CPU_WINOGRAD_MIN_CHANNELS` out of reach; all but that one take Winograd convs where
+the shipped rules do, since 2026-11-26). Compiler
 options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
 rounds then take turns, one step of each variant per round, so the machine's drift hits all
 variants alike. That matters on a shared machine, where separate runs minutes apart move by

@@ -248,9 +248,7 @@ class ResNet(nn.Module):
         """
         if self.stem not in STEMS:
             raise ValueError(f"Unknown stem {self.stem!r}; valid stems: {', '.join(STEMS)}.")
-        if self.conv_impl not in conv_ops.EVERY_CONV_IMPLS:
-            valid = ", ".join(conv_ops.EVERY_CONV_IMPLS)
-            raise ValueError(f"Unknown conv_impl {self.conv_impl!r}; valid: {valid}.")
+        conv_ops.check_conv_impl(self.conv_impl)
         if x.ndim != 4:
             raise ValueError(f"ResNet expects NHWC images [b, h, w, c], got shape {x.shape}.")
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from jaxvision.models import layers
 from jaxvision.models.fpn import FPN, level_name
+from jaxvision.ops import conv as conv_ops
 
 ModuleDef = Any
 # Initial probability of "object" for every class (the paper's prior pi).
@@ -118,6 +119,7 @@ class RetinaNet(nn.Module):
           ``{"logits": [b, n, num_classes], "deltas": [b, n, 4]}`` float32, with
           ``n = num_anchors * sum_l h_l * w_l``.
         """
+        conv_ops.check_conv_impl(self.conv_impl)
         conv = functools.partial(layers.Conv, impl=self.conv_impl)
         features = self.backbone(images, train=train)
         pyramid = FPN(

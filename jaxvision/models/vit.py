@@ -177,9 +177,7 @@ class ViT(nn.Module):
             raise ValueError(
                 f"Unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIFIERS)}."
             )
-        if self.conv_impl not in conv_ops.EVERY_CONV_IMPLS:
-            valid = ", ".join(conv_ops.EVERY_CONV_IMPLS)
-            raise ValueError(f"Unknown conv_impl {self.conv_impl!r}; valid: {valid}.")
+        conv_ops.check_conv_impl(self.conv_impl)
         if x.ndim != 4:
             raise ValueError(f"ViT expects NHWC images [b, h, w, c], got shape {x.shape}.")
         b, h, w, _ = x.shape

@@ -36,6 +36,7 @@ from jaxvision.models.retinanet import (
     ConvTower,
     prior_bias,
 )
+from jaxvision.ops import conv as conv_ops
 
 
 class YOLO(nn.Module):
@@ -80,6 +81,7 @@ class YOLO(nn.Module):
           right, bottom) in units of the level's stride: distances are
           ``exp(box) * stride``.
         """
+        conv_ops.check_conv_impl(self.conv_impl)
         conv = functools.partial(layers.Conv, impl=self.conv_impl)
         features = self.backbone(images, train=train)
         pyramid = FPN(

@@ -26,7 +26,8 @@ convs (`CPU_WINOGRAD_MIN_CHANNELS`).
 Gradients are JAX autodiff of these formulations: the transpose of a slice is a pad, of a
 concatenate a slice, of a matmul a matmul, so input and kernel gradients are again matmuls.
 (No custom_vjp, so forward-mode autodiff and higher derivatives work as for `lax` convs; the
-batch chunks of the "xla" path are a `custom_jvp` whose tangent runs on chunks.)
+batch chunks of the "xla" path are a `custom_jvp` whose tangent runs on chunks, and the
+"winograd" lowering a `custom_jvp` whose input gradient is again a Winograd conv.)
 
 `impl="auto"` picks per backend, shape and dtype with `choose_impl`, and on CPU runs the
 gradients of XLA's conv on batch chunks (`choose_batch_chunk`; the forward pass stays one conv
@@ -142,6 +143,19 @@ CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = True
 # against 200, 4x4x512 318-324 against 205, 16x16x128 173-197 against 177-193. (Outputs of
 # 3x3 pixels or fewer stay with im2col: on 2x2x512 Winograd's backward runs at 38 GFLOP/s.)
 CPU_WINOGRAD_MIN_CHANNELS = 128
+
+
+def check_conv_impl(conv_impl: str) -> None:
+    """Raises ValueError unless `conv_impl` lowers every conv (`EVERY_CONV_IMPLS`).
+
+    For a model's `conv_impl` option, the lowering of all its convs.
+
+    Example:
+      >>> check_conv_impl("im2col")
+    """
+    if conv_impl not in EVERY_CONV_IMPLS:
+        valid = ", ".join(EVERY_CONV_IMPLS)
+        raise ValueError(f"Unknown conv_impl {conv_impl!r}; valid: {valid}.")
 
 
 def as_tuple(value: int | Sequence[int] | None, n: int, name: str) -> tuple[int, ...]:
@@ -266,7 +280,7 @@ def choose_impl(
       feature_group_count: number of groups.
       backend: "cpu", "gpu", "tpu", ...; None means `jax.default_backend()`.
       padding: as for `conv_general`; sets the output size.
-      dtype: the compute dtype (Winograd only for float32, whose rounding it keeps).
+      dtype: the compute dtype (float32 unless given; "winograd" for float32 only).
 
     Returns:
       "xla", "im2col" or "winograd".
@@ -301,7 +315,6 @@ def choose_impl(
         return "im2col"
     if (
         jnp.dtype(dtype) == jnp.float32
-        and n == 2
         and winograd.applies(kernel_shape, strides, dilation, feature_group_count)
         and min(kernel_shape[-2:]) >= CPU_WINOGRAD_MIN_CHANNELS
     ):
@@ -623,7 +636,7 @@ def conv_general(
             dtype=dtype,
         )
     if impl == "winograd":
-        if n != 2 or not winograd.applies(kernel.shape, strides, rhs_dilation, feature_group_count):
+        if not winograd.applies(kernel.shape, strides, rhs_dilation, feature_group_count):
             raise ValueError(
                 "impl='winograd' computes 2-D 3x3 convs of stride 1, no dilation, one group; got "
                 f"kernel {kernel.shape}, strides {strides}, rhs_dilation {rhs_dilation}, "
@@ -804,8 +817,8 @@ def conv_transpose(
       >>> conv_transpose(jnp.ones((1, 4, 4, 8)), jnp.ones((3, 3, 8, 2)), strides=2).shape
       (1, 8, 8, 2)
     """
-    if impl not in IMPLS:
-        raise ValueError(f"Unknown impl {impl!r}; valid: {', '.join(IMPLS)}.")
+    if impl not in EVERY_CONV_IMPLS:
+        raise ValueError(f"Unknown impl {impl!r}; valid: {', '.join(EVERY_CONV_IMPLS)}.")
     n = _check_shapes(x, kernel, 1)
     strides = as_tuple(strides, n, "strides")
     dilation = as_tuple(rhs_dilation, n, "rhs_dilation")

@@ -205,19 +205,59 @@ def test_winograd_forward_mode_and_second_derivatives():
     hess = jax.hessian(lambda w: jnp.sum(wino(x, w) ** 2))(w)
     hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
     np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+    # Through the input: a gradient penalty differentiates the custom input gradient again.
+    x1 = x[:1]
+
+    def penalty(conv, w):
+        grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x1)
+        return jnp.sum(grad_x**2)
+
+    np.testing.assert_allclose(
+        jax.grad(penalty, 1)(wino, w), jax.grad(penalty, 1)(ref, w), rtol=1e-4, atol=1e-4
+    )
+    hess_x = jax.hessian(lambda x: jnp.sum(jnp.tanh(wino(x, w))))(x1)
+    hess_x_ref = jax.hessian(lambda x: jnp.sum(jnp.tanh(ref(x, w))))(x1)
+    np.testing.assert_allclose(hess_x, hess_x_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_low_precision_rounds_once():
+    # bfloat16 in, bfloat16 out, computed in float32: as close to the float32 conv of the same
+    # bfloat16 inputs as XLA's bfloat16 conv is (one rounding of the output).
+    x, w = _arrays((2, 8, 8, 64), (3, 3, 64, 16))
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    exact = conv_ops.conv_general(xb.astype(jnp.float32), wb.astype(jnp.float32), impl="xla")
+    fns = [
+        lambda x, w, impl=impl: conv_ops.conv_general(x, w, impl=impl).astype(jnp.float32)
+        for impl in ("xla", "winograd")
+    ]
+    (_, *grads_xla), (_, *grads_wino) = _value_and_grads(fns, xb, wb)
+    y_xla, y_wino = (conv_ops.conv_general(xb, wb, impl=i) for i in ("xla", "winograd"))
+    assert y_wino.dtype == jnp.bfloat16 and all(g.dtype == jnp.bfloat16 for g in grads_wino)
+    err = lambda y: float(jnp.sqrt(jnp.mean((y.astype(jnp.float32) - exact) ** 2)))  # noqa: E731
+    assert err(y_wino) <= 1.5 * err(y_xla)
+    for g, g_xla in zip(grads_wino, grads_xla, strict=True):
+        np.testing.assert_allclose(
+            np.asarray(g, np.float32), np.asarray(g_xla, np.float32), rtol=2e-2, atol=2e-2
+        )
 
 
 def test_winograd_dtypes_and_empty_outputs():
     x, w = _arrays((2, 6, 6, 8), (3, 3, 8, 4))
-    y = conv_ops.conv_general(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), impl="winograd")
     ref = conv_ops.conv_general(x, w, impl="xla")
-    assert y.dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(y, np.float32), ref, rtol=5e-2, atol=5e-2)
-    mixed = conv_ops.conv_general(x.astype(jnp.bfloat16), w, impl="winograd")
-    assert mixed.dtype == jnp.float32
+    # Mixed dtypes promote, in every impl.
+    for impl in ("xla", "im2col", "winograd"):
+        mixed = conv_ops.conv_general(x.astype(jnp.bfloat16), w, impl=impl)
+        assert mixed.dtype == jnp.float32
+        np.testing.assert_allclose(mixed, ref, rtol=2e-2, atol=2e-2, err_msg=impl)
     empty = conv_ops.conv_general(x[:, :2, :1], w, padding="VALID", impl="winograd")
     assert empty.shape == (2, 0, 0, 4)
     assert conv_ops.conv_general(x[:0], w, impl="winograd").shape == (0, 6, 6, 4)
+    grad = jax.grad(lambda w: conv_ops.conv_general(x[:0], w, impl="winograd").sum())(w)
+    np.testing.assert_array_equal(grad, np.zeros_like(w))
+    with pytest.raises(ValueError, match="floating-point"):
+        winograd.conv3x3(
+            jnp.ones((1, 4, 4, 2), jnp.int32), jnp.ones((3, 3, 2, 2), jnp.int32), ((1, 1), (1, 1))
+        )
 
 
 @pytest.mark.parametrize(
@@ -234,6 +274,12 @@ def test_winograd_rejects_other_convs(x_shape, k_shape, kwargs):
     x, w = _arrays(x_shape, k_shape)
     with pytest.raises(ValueError, match="winograd"):
         conv_ops.conv_general(x, w, impl="winograd", **kwargs)
+
+
+def test_conv_transpose_rejects_winograd():
+    x, w = _arrays((1, 4, 4, 3), (3, 3, 3, 2))
+    with pytest.raises(ValueError, match="xla, im2col, auto"):
+        conv_ops.conv_transpose(x, w, strides=2, impl="winograd")
 
 
 def test_winograd_kernel_transform_is_g_g_gt():
@@ -305,7 +351,13 @@ def test_auto_runs_winograd_convs_on_cpu():
     x, w = _arrays((2, 4, 4, many), (3, 3, many, many))
     auto = functools.partial(conv_ops.conv_general, impl="auto")
     jaxpr = jax.make_jaxpr(auto)(x, w).jaxpr
-    assert _count(jaxpr, "conv_general_dilated") == (0 if jax.default_backend() == "cpu" else 1)
+    if jax.default_backend() == "cpu":
+        # One batched matmul over the 16 Winograd positions of 2 x 2 x 2 tiles, no conv.
+        (dot,) = _eqns(jaxpr, "dot_general")
+        assert [v.aval.shape for v in dot.invars] == [(16, 8, many), (16, many, many)]
+        assert not _eqns(jaxpr, "conv_general_dilated")
+    else:
+        assert _count(jaxpr, "conv_general_dilated") == 1
     fns = [functools.partial(conv_ops.conv_general, impl="xla"), auto]
     _assert_close(_value_and_grads(fns, x, w))
 
