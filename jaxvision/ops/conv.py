@@ -133,16 +133,30 @@ CPU_XLA_MIN_CHUNK_IMAGES = 8
 CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = True
 # 3x3 stride-1 convs with at least this many input and output channels go to Winograd's
 # F(2x2, 3x3) (`jaxvision.ops.winograd`), under the engine's options. Forward + backward,
-# GFLOP/s (direct-conv FLOPs / time) of "winograd" against the rules without it
-# (`python -m benchmarks.conv_lowering`, benchmarks/results/winograd/): at batch 128,
-# 16x16x128 209 against 186, 8x8x128 202 against 185, 8x8x256 277 against 193, 4x4x256 233
-# against 185, 4x4x512 244 against 175; at batch 32, 28x28x128 218 against 168, 14x14x256
-# 246 against 186, 7x7x512 (a quarter of its 8x8 tiles' outputs cropped) 187 against 177.
-# With 64 channels the transforms' memory traffic outweighs the saving: 32x32x64 117 against
-# 157, 16x16x64 138 against 170, 56x56x64 121 against 161. Forward alone: 8x8x256 254-270
-# against 200, 4x4x512 318-324 against 205, 16x16x128 173-197 against 177-193. (Outputs of
-# 3x3 pixels or fewer stay with im2col: on 2x2x512 Winograd's backward runs at 38 GFLOP/s.)
+# GFLOP/s (direct-conv FLOPs / time) of "winograd" against XLA's conv in the same run, and
+# against "auto" before this rule (an earlier run the same hour), `python -m
+# benchmarks.conv_lowering` (JSON in benchmarks/results/winograd/): at batch 128, 16x16x128
+# 209 / 176 / 186, 8x8x128 202 / 197 / 185, 8x8x256 277 / 191 / 193, 4x4x256 233 / 193 / 185,
+# 4x4x512 244 / 191 / 175; at batch 32, 28x28x128 218 / 187 / 168, 14x14x256 246 / 191 / 186,
+# 7x7x512 187 / 193 / 176 (a quarter of its 8x8 tiles' outputs are cropped; its forward
+# gains, 255 against 212). With 64 channels the transforms' memory traffic outweighs the
+# saving: 32x32x64 117 / 131 / 157, 16x16x64 138 / 168 / 160, 56x56x64 121 / 164 / 164.
+# Forward alone: 8x8x256 254 against 200, 4x4x512 324 against 206, 14x14x256 274 against 202.
+# (Outputs of 3x3 pixels or fewer stay with im2col: on 2x2x512 Winograd's backward runs at 38
+# GFLOP/s.) Whole train steps, each variant in processes of its own taking turns
+# (`python -m benchmarks.step_variants --rules=shipped` against `--rules=no_winograd`), s a
+# step: ResNet-18 32 px batch 128 2.53 / 2.34 / 2.38 against 2.78 / 2.61 / 2.65; ResNet-50
+# 224 px batch 32 6.49 / 6.76 / 6.11 against 6.87 / 7.01 / 7.06.
 CPU_WINOGRAD_MIN_CHANNELS = 128
+# ... and only where each of its 16 matmuls holds at least this many multiply-adds (tiles x
+# cin x cout, a tile 2x2 outputs of one image): on smaller problems the transforms' fixed
+# costs win. Forward + backward, ms, Winograd against the rules without it (jitted, the two
+# interleaved): 4x4x128 batch 32 3.5 against 2.9, batch 128 10.9 against 9.6 (2^23 MACs);
+# 8x8x128 batch 32 11.1 against 10.2 (2^23); 8x8x256 batch 8 19.3 against 12.6 (2^23); from
+# 2^25 on it gains (14x14x256 batch 16, 1.5 * 2^25: 57.6 against 61.5; 4x4x256 and 8x8x128
+# at batch 128, 2^25: above). The localization config's backbone (4x4x128 at batch 32) trained
+# at 703-850 img/s with Winograd against 898-934 without, before this floor.
+CPU_WINOGRAD_MIN_MATMUL_MACS = 2**25
 
 
 def check_conv_impl(conv_impl: str) -> None:
@@ -266,7 +280,8 @@ def choose_impl(
       * cpu, output of at most `CPU_IM2COL_MAX_OUT_PIXELS` (stride 1) or
         `CPU_IM2COL_MAX_OUT_PIXELS_STRIDED` (stride > 1) pixels an image: "im2col".
       * cpu, float32, a 3x3 stride-1 conv (2-D, no dilation, one group) with at least
-        `CPU_WINOGRAD_MIN_CHANNELS` input and output channels: "winograd".
+        `CPU_WINOGRAD_MIN_CHANNELS` input and output channels and at least
+        `CPU_WINOGRAD_MIN_MATMUL_MACS` multiply-adds in each Winograd matmul: "winograd".
       * cpu, otherwise: "xla".
 
     The batch size is not in it (XLA:CPU's slow cases are slow an image); it enters through
@@ -317,6 +332,7 @@ def choose_impl(
         jnp.dtype(dtype) == jnp.float32
         and winograd.applies(kernel_shape, strides, dilation, feature_group_count)
         and min(kernel_shape[-2:]) >= CPU_WINOGRAD_MIN_CHANNELS
+        and winograd.matmul_macs(x_shape, kernel_shape, pads) >= CPU_WINOGRAD_MIN_MATMUL_MACS
     ):
         return "winograd"
     return "xla"

@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import jax
@@ -80,6 +81,20 @@ def applies(
         and tuple(rhs_dilation) == (1, 1)
         and feature_group_count == 1
     )
+
+
+def matmul_macs(
+    x_shape: Sequence[int], kernel_shape: Sequence[int], padding: Sequence[tuple[int, int]]
+) -> int:
+    """Multiply-adds of each of `conv3x3`'s 16 matmuls: tiles x cin x cout.
+
+    Example:
+      >>> matmul_macs((8, 16, 16, 64), (3, 3, 64, 32), ((1, 1), (1, 1)))  # 8 * 8 * 8 tiles
+      1048576
+    """
+    out = _out_size(x_shape, padding)
+    tiles = x_shape[0] * math.prod(-(-max(0, o) // TILE) for o in out)
+    return tiles * kernel_shape[-2] * kernel_shape[-1]
 
 
 def _input_rows(x: jax.Array, axis: int, tiles: int) -> list[jax.Array]:

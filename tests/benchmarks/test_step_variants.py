@@ -16,7 +16,7 @@ def test_tiny_run_times_every_variant_and_restores_rules():
     records = step_variants.main(
         [
             "--model=resnet_tiny",
-            "--image_size=32",  # a 4x4x128 stage: Winograd in "shipped"
+            "--image_size=8",
             "--batch_size=2",
             "--num_classes=3",
             "--impls=auto",

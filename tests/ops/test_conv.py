@@ -318,7 +318,6 @@ def test_choose_impl():
     assert conv_ops.choose_impl((8, 56, 56, 64), (3, 3, 1, 64), 1, 1, 64, "cpu") == "im2col"
     # The output size decides, with a larger limit for strided convs.
     assert conv_ops.choose_impl((8, 3, 3, 512), (3, 3, 512, 512), backend="cpu") == "im2col"
-    assert conv_ops.choose_impl((8, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "winograd"
     assert conv_ops.choose_impl((8, 4, 4, 512), (5, 5, 512, 512), backend="cpu") == "xla"
     assert conv_ops.choose_impl((8, 16, 16, 64), (3, 3, 64, 128), 2, backend="cpu") == "im2col"
     assert conv_ops.choose_impl((8, 32, 32, 64), (3, 3, 64, 128), 2, backend="cpu") == "xla"
@@ -330,23 +329,29 @@ def test_choose_impl_winograd():
         return conv_ops.choose_impl(x_shape, k_shape, strides, dilation, groups, **kwargs)
 
     many = conv_ops.CPU_WINOGRAD_MIN_CHANNELS
-    assert choice((8, 16, 16, many), (3, 3, many, many), backend="cpu") == "winograd"
-    assert choice((8, 16, 16, many), (3, 3, many, many), backend="gpu") == "xla"
+    # 32 images of 8 x 8 tiles: 2048 x 128 x 128 = 2^25 multiply-adds a Winograd matmul.
+    big = (32, 16, 16, many)
+    assert winograd.matmul_macs(big, (3, 3, many, many), ((1, 1), (1, 1))) == 2**25
+    assert choice(big, (3, 3, many, many), backend="cpu") == "winograd"
+    assert choice((128, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "winograd"
+    assert choice(big, (3, 3, many, many), backend="gpu") == "xla"
     # Fewer input or output channels than the rule's floor: XLA's conv.
-    assert choice((8, 16, 16, many // 2), (3, 3, many // 2, many), backend="cpu") == "xla"
-    assert choice((8, 16, 16, many), (3, 3, many, many // 2), backend="cpu") == "xla"
+    assert choice((32, 16, 16, many // 2), (3, 3, many // 2, many), backend="cpu") == "xla"
+    assert choice(big, (3, 3, many, many // 2), backend="cpu") == "xla"
+    # Matmuls below CPU_WINOGRAD_MIN_MATMUL_MACS (fewer images, smaller maps): XLA's conv.
+    assert choice((16, 16, 16, many), (3, 3, many, many), backend="cpu") == "xla"
+    assert choice((32, 4, 4, many), (3, 3, many, many), backend="cpu") == "xla"
     # Not a 3x3 stride-1 conv of one group: the other rules.
-    assert choice((8, 32, 32, many), (3, 3, many, many), 2, backend="cpu") == "xla"
-    assert choice((8, 16, 16, many), (3, 3, many, many), 1, 2, backend="cpu") == "xla"
-    assert choice((8, 16, 16, many), (3, 3, 2, many), 1, 1, many // 2, backend="cpu") == "im2col"
-    assert choice((8, 16, many), (3, many, many), backend="cpu") == "xla"  # 1-D
+    assert choice((32, 32, 32, many), (3, 3, many, many), 2, backend="cpu") == "xla"
+    assert choice(big, (3, 3, many, many), 1, 2, backend="cpu") == "xla"
+    assert choice(big, (3, 3, 2, many), 1, 1, many // 2, backend="cpu") == "im2col"
+    assert choice((32, 256, many), (3, many, many), backend="cpu") == "xla"  # 1-D
     # float32 only; bfloat16 keeps XLA's conv.
-    assert choice((8, 16, 16, many), (3, 3, many, many), backend="cpu", dtype=jnp.bfloat16) == (
-        "xla"
-    )
+    assert choice(big, (3, 3, many, many), backend="cpu", dtype=jnp.bfloat16) == "xla"
 
 
-def test_auto_runs_winograd_convs_on_cpu():
+def test_auto_runs_winograd_convs_on_cpu(monkeypatch):
+    monkeypatch.setattr(conv_ops, "CPU_WINOGRAD_MIN_MATMUL_MACS", 0)  # small arrays, same rule
     many = conv_ops.CPU_WINOGRAD_MIN_CHANNELS
     x, w = _arrays((2, 4, 4, many), (3, 3, many, many))
     auto = functools.partial(conv_ops.conv_general, impl="auto")
