@@ -60,6 +60,16 @@ def _assert_close(results, names=("y", "dx", "dw")):
             )
 
 
+def _assert_jvp_and_kernel_hessian_match(conv, ref, x, w):
+    """conv's forward-mode derivative, and Hessian of sum(conv^2) in the kernel, equal ref's."""
+    np.testing.assert_allclose(
+        jax.jvp(conv, (x, w), (x, w))[1], jax.jvp(ref, (x, w), (x, w))[1], RTOL, ATOL
+    )
+    hess = jax.hessian(lambda w: jnp.sum(conv(x, w) ** 2))(w)
+    hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
+    np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+
+
 def _conv_cases():
     """Every kernel size with every padding; stride, dilation, groups and batch varied along."""
     paddings = ("SAME", "VALID", ((2, 1), (0, 3)))
@@ -199,12 +209,7 @@ def test_winograd_forward_mode_and_second_derivatives():
     x, w = _arrays((2, 5, 6, 3), (3, 3, 3, 4))
     wino = functools.partial(conv_ops.conv_general, impl="winograd")
     ref = functools.partial(conv_ops.conv_general, impl="xla")
-    np.testing.assert_allclose(
-        jax.jvp(wino, (x, w), (x, w))[1], jax.jvp(ref, (x, w), (x, w))[1], RTOL, ATOL
-    )
-    hess = jax.hessian(lambda w: jnp.sum(wino(x, w) ** 2))(w)
-    hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
-    np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+    _assert_jvp_and_kernel_hessian_match(wino, ref, x, w)
     # Through the input: a gradient penalty differentiates the custom input gradient again.
     x1 = x[:1]
 
@@ -428,12 +433,7 @@ def test_batch_chunks_run_in_the_derivatives_only():
     assert _count(jax.make_jaxpr(grad_w)(w).jaxpr, conv) == 1 + 4
     # Forward mode and second derivatives work and agree with lax.
     ref = functools.partial(conv_ops.conv_general, impl="xla")
-    np.testing.assert_allclose(
-        jax.jvp(chunked, (x, w), (x, w))[1], jax.jvp(ref, (x, w), (x, w))[1], RTOL, ATOL
-    )
-    hess = jax.hessian(lambda w: jnp.sum(chunked(x, w) ** 2))(w)
-    hess_ref = jax.hessian(lambda w: jnp.sum(ref(x, w) ** 2))(w)
-    np.testing.assert_allclose(hess, hess_ref, rtol=1e-4, atol=1e-4)
+    _assert_jvp_and_kernel_hessian_match(chunked, ref, x, w)
 
 
 def test_bad_arguments_raise():
