@@ -849,7 +849,7 @@ def multiclass_nms(
 
 
 def detect(boxes: Tensor, scores: Tensor, image_hw: tuple[int, int], cfg: Config) -> dict:
-    """`DetectionTask._detect`: clip decoded boxes [b, n, 4], then `multiclass_nms`."""
+    """`DetectionTask.detect`: clip decoded boxes [b, n, 4], then `multiclass_nms`."""
     return multiclass_nms(
         clip_boxes(boxes, *image_hw),
         scores,

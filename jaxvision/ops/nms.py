@@ -29,6 +29,12 @@ from jaxvision.ops import boxes as box_ops
 
 # Score of a removed (suppressed, selected or below-threshold) candidate.
 _REMOVED = -math.inf
+# `top_k_pairs` ranks rows first only for score matrices of at least this many pairs; smaller
+# ones take one top-k over all pairs. On the CPU (2 vCPU EPYC, k = 1000, batch 4, ms per batch,
+# one top-k over all pairs against rows first): 8,400 x 80 pairs (YOLO at 640 px) 6.1 against
+# 3.6; 3,000 x 80 3.3 against 3.1; 6,000 x 8 1.7 against 2.1; 3,024 x 8 1.4 against 1.8.
+# RetinaNet at 640 px (76,725 x 80), batch 16: 171 against 38.
+MIN_PAIRS_TO_RANK_ROWS = 2**18
 
 
 def _check_inputs(boxes: jax.Array, scores: jax.Array, max_outputs: int) -> None:
@@ -150,6 +156,49 @@ def batched_nms(
     return _greedy_nms(boxes, scores, classes, iou_threshold, max_outputs, score_threshold)
 
 
+def top_k_pairs(scores: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """The ``k`` best entries of a score matrix: ``lax.top_k(scores.reshape(-1), k)``, faster.
+
+    A dense detector scores every (anchor, class) pair: RetinaNet at 640 px has 76,725 x 80 =
+    6.1 million pairs an image, and a top-k over all of them sorts them. The ``k`` best pairs
+    lie in at most ``k`` rows, and those rows are among the ``k`` rows with the highest row
+    maximum (ties: lower row). So this takes the row maxima ([n]), the ``k`` best rows, and a
+    top-k over their ``k x c`` pairs: two top-ks over n and k * c entries instead of one over
+    n * c. Matrices under ``MIN_PAIRS_TO_RANK_ROWS`` pairs take the single top-k, which is
+    faster there. Either way the result is exactly ``lax.top_k``'s, ties (lower flat index
+    first) and NaN (ranked highest, as ``lax.top_k`` does) included.
+
+    Why exact: take a pair p = (i, j) of the global top k, and suppose row i is not among the
+    k best rows. Each of those k rows has a maximum pair that scores above p, or equal to it
+    from a lower row, so a lower flat index: k pairs rank before p, a contradiction.
+
+    Args:
+      scores: [n, c] scores (any real dtype).
+      k: number of entries, 0 <= k <= n * c.
+
+    Returns:
+      (top scores [k], score descending; flat indices [k] int32 into ``scores.reshape(-1)``,
+      row ``index // c``, column ``index % c``).
+
+    Example:
+      >>> top_k_pairs(jnp.array([[0.1, 0.9], [0.8, 0.2], [0.7, 0.9]]), 2)
+      (Array([0.9, 0.9], dtype=float32), Array([1, 5], dtype=int32))
+    """
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be [n, c], got {scores.shape}")
+    n, c = scores.shape
+    if not 0 <= k <= n * c:
+        raise ValueError(f"k must be in [0, {n * c}] for scores {scores.shape}, got {k}")
+    if k >= n or n * c < MIN_PAIRS_TO_RANK_ROWS:  # no row can be left out, or too few pairs
+        top_scores, flat_index = lax.top_k(scores.reshape(n * c), k)  # [k] each
+        return top_scores, flat_index
+    row_max = jnp.max(scores, axis=1)  # [n], NaN where a row holds one
+    _, rows = lax.top_k(row_max, k)  # [k]
+    rows = jnp.sort(rows)  # [k] ascending: the candidates keep the flat order for ties
+    top_scores, position = lax.top_k(scores[rows].reshape(k * c), k)  # [k] each
+    return top_scores, (rows[position // c] * c + position % c).astype(jnp.int32)
+
+
 def multiclass_nms(
     boxes: jax.Array,
     scores: jax.Array,
@@ -200,11 +249,10 @@ def multiclass_nms(
         raise ValueError(f"pre_nms_top_k must be > 0 or None, got {pre_nms_top_k}")
     num_pairs = n * c
     top_k = num_pairs if pre_nms_top_k is None else min(pre_nms_top_k, num_pairs)
-    flat_scores = scores.reshape(num_pairs)  # [n * c]
     if top_k < num_pairs:
-        top_scores, top_pairs = lax.top_k(flat_scores, top_k)  # [k] each, ties: lower index
+        top_scores, top_pairs = top_k_pairs(scores, top_k)  # [k] each, ties: lower index
     else:
-        top_scores, top_pairs = flat_scores, jnp.arange(num_pairs)  # [k] each
+        top_scores, top_pairs = scores.reshape(num_pairs), jnp.arange(num_pairs)  # [k] each
     box_index = top_pairs // c  # [k]
     top_classes = (top_pairs % c).astype(jnp.int32)  # [k]
     if boxes.ndim == 3:

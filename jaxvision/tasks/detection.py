@@ -176,7 +176,17 @@ class DetectionTask(Task):
         total = sum(terms.values())
         return total, (new_state, terms)
 
-    def _detect(self, outputs: dict[str, jax.Array], input_hw: tuple[int, int]) -> dict:
+    def detect(self, outputs: dict[str, jax.Array], input_hw: tuple[int, int]) -> dict:
+        """Post-processing of the model's raw outputs: decode, clip, class-aware NMS.
+
+        Args:
+          outputs: ``apply_model``'s outputs for a batch of ``input_hw`` images.
+          input_hw: (height, width) of the model's input.
+
+        Returns:
+          ``predict``'s dict: ``boxes`` [b, k, 4], ``scores``, ``classes``, ``valid`` [b, k],
+          ``num_valid`` [b].
+        """
         boxes, scores = self.decode(outputs, input_hw)  # [b, n, 4], [b, n, k]
         boxes = box_ops.clip(boxes, *input_hw)
         cfg = self.config.detection
@@ -198,7 +208,7 @@ class DetectionTask(Task):
           ``valid`` [b, k] and ``num_valid`` [b], with ``k = detection.max_detections``.
         """
         outputs = self.apply_model(variables, images, train=False)
-        return self._detect(outputs, images.shape[1:3])
+        return self.detect(outputs, images.shape[1:3])
 
     def eval_outputs(self, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
         return self.eval_rows(self.predict(variables, batch["image"]), batch)

@@ -160,7 +160,7 @@ def test_losses_and_detections_match_the_jax_task(name):
     for key, value in expected.items():
         assert float(terms[key]) == pytest.approx(float(value), rel=1e-4), key
 
-    expected = jax.device_get(jax.jit(lambda o: task._detect(o, hw))(jax_outputs))
+    expected = jax.device_get(jax.jit(lambda o: task.detect(o, hw))(jax_outputs))
     det = reference.postprocess(torch_outputs)
     assert int(det["num_valid"].sum()) > 0
     np.testing.assert_array_equal(det["valid"].numpy(), expected["valid"])

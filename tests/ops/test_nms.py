@@ -254,3 +254,108 @@ def test_vmap_equals_per_image_calls():
         single = single_fn(boxes[b], class_scores[b])
         for key in ("boxes", "scores", "classes", "valid", "num_valid"):
             np.testing.assert_array_equal(np.asarray(out[key][b]), np.asarray(single[key]), key)
+
+
+def ref_top_k_flat(scores, k):
+    """lax.top_k's order on the flattened scores, written out: score descending with NaN
+    highest, ties by lower flat index."""
+    flat = np.asarray(scores, np.float64).reshape(-1)
+    order = sorted(range(flat.size), key=lambda p: (not np.isnan(flat[p]), -flat[p], p))[:k]
+    return flat[order], np.asarray(order, np.int64)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["uniform", "ties", "tie_across_rows", "one_row_wins", "nan_and_inf", "constant", "bfloat16"],
+)
+@pytest.mark.parametrize("k", [0, 1, 7, 39, 40, 41, 200])
+def test_top_k_pairs_equals_top_k_of_the_flattened_scores(case, k, monkeypatch):
+    monkeypatch.setattr(nms_ops, "MIN_PAIRS_TO_RANK_ROWS", 0)  # rows first wherever k < n
+    rng = np.random.default_rng(50)
+    n, c = 40, 5
+    scores = rng.random((n, c)).astype(np.float32)
+    dtype = jnp.float32
+    if case == "ties":  # few distinct values: the tie order decides most places
+        scores = rng.integers(0, 4, (n, c)).astype(np.float32)
+    elif case == "tie_across_rows":  # a lower row with a lower maximum ties a higher row's pair
+        scores *= 0.1
+        scores[5, :2] = [0.5, 0.3]
+        scores[20, :2] = [0.9, 0.5]
+    elif case == "one_row_wins":  # the best pairs all in one row, then in the next
+        scores[17] += 2.0
+        scores[3] += 1.0
+    elif case == "nan_and_inf":
+        scores[rng.random((n, c)) < 0.1] = np.nan
+        scores[rng.random((n, c)) < 0.3] = -np.inf
+    elif case == "constant":
+        scores[:] = 0.25
+    elif case == "bfloat16":  # rounding to bfloat16 makes ties
+        dtype = jnp.bfloat16
+    values, index = jax.jit(nms_ops.top_k_pairs, static_argnums=1)(jnp.asarray(scores, dtype), k)
+    flat_values, flat_index = jax.lax.top_k(jnp.asarray(scores, dtype).reshape(-1), k)
+    ref_values, ref_index = ref_top_k_flat(np.asarray(jnp.asarray(scores, dtype), np.float32), k)
+    assert values.dtype == dtype and index.dtype == jnp.int32
+    assert values.shape == index.shape == (k,)
+    np.testing.assert_array_equal(np.asarray(index), np.asarray(flat_index))
+    np.testing.assert_array_equal(np.asarray(index), ref_index)
+    np.testing.assert_array_equal(np.asarray(values, np.float32), ref_values.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(values, np.float32), np.asarray(flat_values, np.float32)
+    )
+
+
+def test_top_k_pairs_ranks_rows_first_only_for_large_matrices():
+    large = jnp.zeros((nms_ops.MIN_PAIRS_TO_RANK_ROWS // 64, 64))
+    small = jnp.zeros((nms_ops.MIN_PAIRS_TO_RANK_ROWS // 64 - 1, 64))
+    assert "reduce_max" in str(jax.make_jaxpr(lambda s: nms_ops.top_k_pairs(s, 100))(large))
+    assert "reduce_max" not in str(jax.make_jaxpr(lambda s: nms_ops.top_k_pairs(s, 100))(small))
+    rng = np.random.default_rng(53)
+    scores = rng.integers(0, 50, large.shape).astype(np.float32)
+    values, index = jax.jit(lambda s: nms_ops.top_k_pairs(s, 100))(scores)
+    ref_values, ref_index = jax.lax.top_k(scores.reshape(-1), 100)
+    np.testing.assert_array_equal(np.asarray(index), np.asarray(ref_index))
+    np.testing.assert_array_equal(np.asarray(values), np.asarray(ref_values))
+
+
+def test_top_k_pairs_batched_and_rejections(monkeypatch):
+    monkeypatch.setattr(nms_ops, "MIN_PAIRS_TO_RANK_ROWS", 0)
+    rng = np.random.default_rng(51)
+    scores = rng.integers(0, 6, (3, 300, 8)).astype(np.float32)  # many ties in every image
+    values, index = jax.jit(jax.vmap(lambda s: nms_ops.top_k_pairs(s, 100)))(scores)
+    for b in range(3):
+        ref_values, ref_index = ref_top_k_flat(scores[b], 100)
+        np.testing.assert_array_equal(np.asarray(index[b]), ref_index)
+        np.testing.assert_array_equal(np.asarray(values[b]), ref_values)
+    with pytest.raises(ValueError, match=r"\[n, c\]"):
+        nms_ops.top_k_pairs(jnp.zeros((4,)), 2)
+    with pytest.raises(ValueError, match="k must be"):
+        nms_ops.top_k_pairs(jnp.zeros((4, 2)), 9)
+    with pytest.raises(ValueError, match="k must be"):
+        nms_ops.top_k_pairs(jnp.zeros((4, 2)), -1)
+
+
+def test_multiclass_nms_ranks_rows_first_when_top_k_is_below_the_rows(monkeypatch):
+    """The row-prefiltered top-k path (pre_nms_top_k < n) gives the reference's detections."""
+    monkeypatch.setattr(nms_ops, "MIN_PAIRS_TO_RANK_ROWS", 0)
+    rng = np.random.default_rng(52)
+    n, c, top_k = 300, 6, 40
+    boxes, _ = clustered_boxes(rng, n, num_clusters=30)
+    scores = (rng.integers(0, 30, (n, c)) / 30).astype(np.float32)
+    fn = functools.partial(
+        nms_ops.multiclass_nms,
+        iou_threshold=0.5,
+        max_outputs=25,
+        score_threshold=0.2,
+        pre_nms_top_k=top_k,
+    )
+    jaxpr_text = str(jax.make_jaxpr(fn)(boxes, scores))
+    assert f"k={top_k}" in jaxpr_text and f"k={n * c}" not in jaxpr_text
+    out = jax.jit(fn)(boxes, scores)
+    ref_boxes, ref_scores, ref_classes, ref_num = ref_multiclass_nms(
+        boxes, scores, 0.5, 25, 0.2, top_k
+    )
+    assert ref_num > 5
+    assert int(out["num_valid"]) == ref_num
+    np.testing.assert_array_equal(np.asarray(out["classes"]), ref_classes)
+    np.testing.assert_array_equal(np.asarray(out["scores"]), ref_scores)
+    np.testing.assert_array_equal(np.asarray(out["boxes"]), ref_boxes)

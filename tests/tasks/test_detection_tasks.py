@@ -105,7 +105,7 @@ def test_decoding_nms_and_evaluation_of_the_ground_truth_give_ap_one(config_name
     config = _config(config_name)
     task = tasks.get_task(config.task)(config, META)
     batch = _batch(np.random.default_rng(0), boxes_per_image=(3, 2, 0, 1))
-    det = task._detect(oracle(task, batch), (SIZE, SIZE))
+    det = task.detect(oracle(task, batch), (SIZE, SIZE))
     rows = jax.device_get(task.eval_rows(det, batch))
     assert rows["valid"].sum(axis=1).tolist() == [3, 2, 0, 1]
     metrics = task.summarize_eval_outputs(rows)
@@ -123,7 +123,7 @@ def test_shifted_detections_lose_ap75_first(config_name, oracle):
     config = _config(config_name)
     task = tasks.get_task(config.task)(config, META)
     batch = _batch(np.random.default_rng(1), boxes_per_image=(3, 3))
-    det = task._detect(oracle(task, batch), (SIZE, SIZE))
+    det = task.detect(oracle(task, batch), (SIZE, SIZE))
     w = det["boxes"][..., 2] - det["boxes"][..., 0]  # [b, k]
     shift = (0.15 * w)[..., None] * jnp.asarray([1.0, 0.0, 1.0, 0.0])  # IoU ~0.74
     det = {**det, "boxes": det["boxes"] + shift}
