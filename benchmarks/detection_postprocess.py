@@ -12,6 +12,9 @@ weights, a synthetic batch) and times, jitted, each piece of `task.predict`:
 - the pre-NMS top-k alone, on the busy scores [b, n, c]: `top_k_pairs`
   (`jaxvision.ops.nms.top_k_pairs`, what `multiclass_nms` runs) against `top_k_flat`, one
   `lax.top_k` over all n * c pairs (what it ran before), the two checked equal;
+- `nms_loop` and `nms_matrix`: `multiclass_nms` (top-k and class-aware NMS) on the busy
+  boxes and scores with each NMS method (`jaxvision.ops.nms.nms_method`: the same result,
+  checked; `detect` runs the backend's choice);
 - `predict`: the whole of `task.predict`.
 
 Run:
@@ -33,7 +36,16 @@ from typing import Any
 
 from benchmarks import suite, synthetic, throughput
 
-PIECES = ("forward", "detect", "detect_busy", "top_k_flat", "top_k_pairs", "predict")
+PIECES = (
+    "forward",
+    "detect",
+    "detect_busy",
+    "top_k_flat",
+    "top_k_pairs",
+    "nms_loop",
+    "nms_matrix",
+    "predict",
+)
 BUSY_LOGIT_MEAN = -2.0  # sigmoid(-2) = 0.12: most pairs above the 0.05 score threshold
 BUSY_LOGIT_STD = 1.5
 INIT_SEED = 0
@@ -79,7 +91,26 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
     logits = outputs["logits"]  # [b, n, c]
     noise = jax.random.normal(jax.random.key(1), logits.shape, logits.dtype)
     busy = dict(outputs, logits=BUSY_LOGIT_MEAN + BUSY_LOGIT_STD * noise)
-    _, busy_scores = jax.jit(task.decode, static_argnums=1)(busy, hw)  # [b, n, c]
+    busy_boxes, busy_scores = jax.jit(task.decode, static_argnums=1)(busy, hw)  # [b, n, 4|c]
+    cfg = config.detection
+    nms_by_method = {
+        method: jax.jit(
+            jax.vmap(
+                functools.partial(
+                    nms.multiclass_nms,
+                    iou_threshold=cfg.nms_iou,
+                    max_outputs=cfg.max_detections,
+                    score_threshold=cfg.score_threshold,
+                    pre_nms_top_k=k,
+                    method=method,
+                )
+            )
+        )
+        for method in nms.NMS_METHODS
+    }
+    by_method = [nms_by_method[m](busy_boxes, busy_scores) for m in nms.NMS_METHODS]
+    for key in by_method[0]:
+        np.testing.assert_array_equal(np.asarray(by_method[0][key]), np.asarray(by_method[1][key]))
     detect = jax.jit(task.detect, static_argnums=1)
     predict = jax.jit(task.predict)
     top_k_flat = jax.jit(jax.vmap(lambda s: jax.lax.top_k(s.reshape(-1), k)))
@@ -93,6 +124,8 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
         "detect_busy": lambda: detect(busy, hw),
         "top_k_flat": lambda: top_k_flat(busy_scores),
         "top_k_pairs": lambda: top_k_pairs(busy_scores),
+        "nms_loop": lambda: nms_by_method["loop"](busy_boxes, busy_scores),
+        "nms_matrix": lambda: nms_by_method["matrix"](busy_boxes, busy_scores),
         "predict": lambda: predict(variables, images),
     }
     busy_valid = int(np.asarray(detect(busy, hw)["num_valid"]).min())

@@ -359,3 +359,104 @@ def test_multiclass_nms_ranks_rows_first_when_top_k_is_below_the_rows(monkeypatc
     np.testing.assert_array_equal(np.asarray(out["classes"]), ref_classes)
     np.testing.assert_array_equal(np.asarray(out["scores"]), ref_scores)
     np.testing.assert_array_equal(np.asarray(out["boxes"]), ref_boxes)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("max_outputs", [1, 7, 200])
+def test_matrix_nms_equals_the_loop(seed, max_outputs):
+    """The accelerators' matrix NMS gives the loop's (and the reference's) result exactly:
+    class-agnostic and class-aware, with ties, thresholds, NaN scores and a vmapped batch."""
+    rng = np.random.default_rng(60 + seed)
+    batch, n = 3, 150
+    data = [clustered_boxes(rng, n, num_clusters=8) for _ in range(batch)]
+    boxes = np.stack([d[0] for d in data])  # [b, n, 4]
+    scores = np.stack([d[1] for d in data])  # [b, n], a coarse grid: many ties
+    scores[0, ::17] = np.nan
+    scores[2] = -1.0  # no candidate above the threshold
+    classes = rng.integers(0, 3, (batch, n)).astype(np.int32)
+
+    def call(name, method):
+        if name == "nms":
+            return lambda b, s, c: nms_ops.nms(
+                b,
+                s,
+                iou_threshold=0.5,
+                max_outputs=max_outputs,
+                score_threshold=0.1,
+                method=method,
+            )
+        return lambda b, s, c: nms_ops.batched_nms(
+            b,
+            s,
+            c,
+            iou_threshold=0.4,
+            max_outputs=max_outputs,
+            score_threshold=0.1,
+            method=method,
+        )
+
+    for name in ("nms", "batched_nms"):
+        results = {}
+        for method in nms_ops.NMS_METHODS:
+            results[method] = jax.jit(jax.vmap(call(name, method)))(boxes, scores, classes)
+            text = str(jax.make_jaxpr(call(name, method))(boxes[0], scores[0], classes[0]))
+            assert ("sort[" in text) == (method == "matrix"), (name, method)
+        for loop_out, matrix_out in zip(results["loop"], results["matrix"], strict=True):
+            np.testing.assert_array_equal(np.asarray(matrix_out), np.asarray(loop_out), name)
+        indices, valid = results["matrix"]
+        for b in range(batch):  # and the written-out greedy rule
+            live = np.where(np.isnan(scores[b]), -np.inf, scores[b])
+            cls = classes[b] if name == "batched_nms" else None
+            threshold = 0.5 if name == "nms" else 0.4
+            kept = ref_greedy_nms(boxes[b], live, threshold, score_threshold=0.1, classes=cls)
+            ref_indices, ref_valid = padded(kept, max_outputs)
+            np.testing.assert_array_equal(np.asarray(valid[b]), ref_valid, name)
+            np.testing.assert_array_equal(np.asarray(indices[b]), ref_indices, name)
+        assert not np.asarray(valid[2]).any()
+
+
+def test_matrix_nms_resolves_a_suppression_chain():
+    """Each box overlaps its neighbours only: A suppresses B, so C (which B would have
+    suppressed) stays and suppresses D, and E stays. The matrix iteration needs several
+    passes for this; it must end on the greedy result."""
+    chain = [[0.0, 0, 10, 10], [3, 0, 13, 10], [6, 0, 16, 10], [9, 0, 19, 10], [12, 0, 22, 10]]
+    boxes = jnp.array(chain)  # neighbours overlap by IoU 7/13 > 0.5; two apart by 4/16
+    scores = jnp.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    indices, valid = nms_ops.nms(boxes, scores, iou_threshold=0.5, max_outputs=5, method="matrix")
+    np.testing.assert_array_equal(np.asarray(indices), [0, 2, 4, 0, 0])
+    np.testing.assert_array_equal(np.asarray(valid), [True, True, True, False, False])
+    kept = ref_greedy_nms(np.asarray(boxes), np.asarray(scores), 0.5)
+    assert kept == [0, 2, 4]
+
+
+def test_multiclass_nms_same_with_either_method():
+    rng = np.random.default_rng(70)
+    n, c = 120, 5
+    boxes, _ = clustered_boxes(rng, n, num_clusters=10)
+    scores = (rng.integers(0, 25, (n, c)) / 25).astype(np.float32)
+    outs = {}
+    for method in nms_ops.NMS_METHODS:
+        fn = functools.partial(
+            nms_ops.multiclass_nms,
+            iou_threshold=0.5,
+            max_outputs=40,
+            pre_nms_top_k=200,
+            method=method,
+        )
+        assert ("sort[" in str(jax.make_jaxpr(fn)(boxes, scores))) == (method == "matrix")
+        outs[method] = jax.jit(fn)(boxes, scores)
+    assert int(outs["matrix"]["num_valid"]) > 10
+    for key in ("boxes", "scores", "classes", "valid", "num_valid"):
+        np.testing.assert_array_equal(
+            np.asarray(outs["matrix"][key]), np.asarray(outs["loop"][key])
+        )
+    with pytest.raises(ValueError, match="method must be"):
+        nms_ops.nms(boxes, scores[:, 0], iou_threshold=0.5, max_outputs=3, method="fast")
+
+
+def test_nms_method_rule():
+    assert nms_ops.nms_method(1000, "cpu") == "loop"
+    assert nms_ops.nms_method(1000, "gpu") == "matrix"
+    assert nms_ops.nms_method(nms_ops.MAX_MATRIX_NMS_BOXES, "tpu") == "matrix"
+    assert nms_ops.nms_method(nms_ops.MAX_MATRIX_NMS_BOXES + 1, "gpu") == "loop"
+    assert nms_ops.nms_method(1000) == ("loop" if jax.default_backend() == "cpu" else "matrix")
