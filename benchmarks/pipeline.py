@@ -272,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     Example:
       >>> report = main(["--num_images=16", "--batch_size=4", "--batches=1", "--workers=0",
       ...                "--skip_tasks"])
+      grain workers=0 read_threads=8: ... img/s (... per worker)
+      grain workers=0 read_threads=1: ... img/s (... per worker)
+      ...
       >>> report["grain"][0]["images_per_s"] > 0
       True
     """

@@ -618,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     Example:
       >>> report = main(["--smoke", "--only=demo_resnet_tiny"])
+      | entry | size | task / model | input | batch | train img/s jax / torch (ratio) | ...
+      |---|---|---|---|---|---|---|---|---|---|
+      | demo_resnet_tiny | small | classification / resnet_tiny float32 | 32 px | 2 | ... |
       >>> report["entries"][0]["jax"]["train"]["images_per_s"] > 0
       True
     """

@@ -618,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     Example:
       >>> report = main(["--model=resnet_tiny", "--image-size=16", "--batch-size=4",
       ...                "--steps=2", "--warmup=1", "--compare=torch"])
+      resnet_tiny train 16px cifar stem batch 4 float32 threads=...: jax on cpu ... img/s
+      (... ms/step, compile ... s, ... MiB) | torch on cpu ... img/s (... ms/step, compile ... s,
+      ... MiB) | jax/torch ...x
       >>> sorted(report["results"])
       ['jax', 'torch']
     """

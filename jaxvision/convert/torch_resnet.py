@@ -9,10 +9,12 @@ Layouts: conv weights are OIHW in torch and HWIO in Flax; linear weights are [ou
 and [in, out] in Flax; BatchNorm `weight`/`bias` are the Flax `scale`/`bias` params and
 `running_mean`/`running_var` are the `mean`/`var` batch stats.
 
-Example:
-  >>> variables = load_torch_resnet_checkpoint("resnet50-11ad3fa6.pth")
+Example (torchvision's ImageNet ResNet-50 weights file, downloaded beforehand):
+  >>> from jaxvision.models.resnet import ResNet50
+  >>> variables = load_torch_resnet_checkpoint("resnet50-11ad3fa6.pth")  # doctest: +SKIP
   >>> model = ResNet50(num_classes=1000)
-  >>> logits = model.apply(variables, images, train=False)
+  >>> images = jnp.zeros((1, 224, 224, 3))  # NHWC
+  >>> logits = model.apply(variables, images, train=False)  # doctest: +SKIP
 """
 
 import pathlib
@@ -170,9 +172,14 @@ def convert_resnet_state_dict(
         mismatch against `reference`.
 
     Example:
-      >>> torch_model = torchvision.models.resnet18(weights="IMAGENET1K_V1")
+      >>> from benchmarks.torch_models import torch_resnet  # torchvision's ResNet and keys
+      >>> from jaxvision.models.resnet import ResNet18
+      >>> torch_model = torch_resnet("resnet18", num_classes=1000)
+      >>> # or: torch_model = torchvision.models.resnet18(weights="IMAGENET1K_V1")
       >>> variables = convert_resnet_state_dict(torch_model.state_dict())
-      >>> logits = ResNet18(num_classes=1000).apply(variables, images_nhwc, train=False)
+      >>> images_nhwc = jnp.zeros((1, 64, 64, 3))
+      >>> ResNet18(num_classes=1000).apply(variables, images_nhwc, train=False).shape
+      (1, 1000)
     """
     keys = list(state_dict)
     bottleneck = any(re.match(r"^layer\d+\.\d+\.conv3\.weight$", key) for key in keys)
@@ -260,8 +267,16 @@ def load_torch_resnet_checkpoint(
       ValueError: for an unsupported suffix, or from `convert_resnet_state_dict`.
 
     Example:
-      >>> variables = load_torch_resnet_checkpoint("resnet18.pth")
-      >>> logits = ResNet18(num_classes=1000).apply(variables, images, train=False)
+      >>> import tempfile
+      >>> import torch
+      >>> from benchmarks.torch_models import torch_resnet
+      >>> from jaxvision.models.resnet import ResNet18
+      >>> path = tempfile.mkdtemp() + "/resnet18.pth"
+      >>> torch.save(torch_resnet("resnet18", num_classes=1000).state_dict(), path)
+      >>> variables = load_torch_resnet_checkpoint(path)
+      >>> images = jnp.zeros((1, 64, 64, 3))  # NHWC
+      >>> ResNet18(num_classes=1000).apply(variables, images, train=False).shape
+      (1, 1000)
     """
     path = pathlib.Path(path)
     if not path.is_file():

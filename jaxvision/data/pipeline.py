@@ -145,6 +145,8 @@ def train_dataset(
       ``set_state`` for checkpointing.
 
     Example:
+      >>> # Any random-access source works: a list of feature dicts, a TFDS/Grain source...
+      >>> src = [{"image": np.zeros((32, 32, 3), np.uint8), "label": i % 10} for i in range(20)]
       >>> ds = train_dataset(src, "flip_lr", ("image", "label"), global_batch_size=8, seed=0)
       >>> next(iter(ds))["image"].shape
       (8, 32, 32, 3)

@@ -65,9 +65,21 @@ class Checkpointer:
     crash mid-save leaves the previous checkpoint intact.
 
     Example:
+      >>> import tempfile
+      >>> import optax
+      >>> from jaxvision.data.pipeline import train_dataset
+      >>> from jaxvision.engine import train_state
+      >>> workdir = tempfile.mkdtemp()
+      >>> state = train_state.create({"params": {"w": jnp.zeros(3)}}, optax.sgd(0.1))
+      >>> src = [{"image": np.zeros((8, 8, 3), np.uint8), "label": 0}] * 4
+      >>> data_iter = iter(train_dataset(src, "", ("image", "label"), global_batch_size=2, seed=0))
       >>> ckpt = Checkpointer(workdir + "/checkpoints", max_to_keep=3)
-      >>> state = ckpt.restore_latest(state, data_iter) or state
+      >>> state = ckpt.restore_latest(state, data_iter) or state  # None: no checkpoint yet
       >>> ckpt.save(int(state.step), state, data_iter)
+      >>> ckpt.wait()
+      >>> ckpt.latest_step()
+      0
+      >>> ckpt.close()
     """
 
     def __init__(self, directory: str, max_to_keep: int = 3):

@@ -77,8 +77,9 @@ def load_run(workdir: str) -> LoadedRun:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
 
     Example:
-      >>> run = load_run("runs/demo")
-      >>> outputs = run.predict(run.preprocess(image)[None])
+      >>> run = load_run("runs/demo")  # a `python -m train` workdir  # doctest: +SKIP
+      >>> image = np.zeros((48, 64, 3), np.uint8)  # RGB uint8, e.g. read_image("cat.jpg")
+      >>> outputs = run.predict(run.preprocess(image)[None])  # doctest: +SKIP
     """
     paths = {
         name: os.path.join(workdir, name) for name in (loop.CONFIG_FILE, loop.DATASET_META_FILE)

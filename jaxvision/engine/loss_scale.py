@@ -12,10 +12,16 @@ jitted, sharded (replicated) and checkpointed with the rest; the period is stati
 
 Example:
   >>> ls = create(initial_scale=2.0**15, period=2000)
+  >>> params = {"w": jnp.full(3, 0.25)}  # float32 master weights
+  >>> loss_fn = lambda p: jnp.sum(p["w"].astype(jnp.float16) ** 2)  # float16 compute
   >>> scaled_grads = jax.grad(lambda p: ls.scale_loss(loss_fn(p)))(params)
   >>> grads = ls.unscale(scaled_grads)
+  >>> grads["w"]
+  Array([0.5, 0.5, 0.5], dtype=float32)
   >>> finite = all_finite(grads)  # apply the update only where finite (select_tree)
   >>> ls = ls.adjust(finite)
+  >>> ls.scale, ls.good_steps  # a finite step: the scale stays, the clock advances
+  (Array(32768., dtype=float32), Array(1, dtype=int32))
 """
 
 from __future__ import annotations
@@ -116,8 +122,13 @@ def from_config(config: ml_collections.ConfigDict) -> DynamicLossScale | None:
     ``optimizer.loss_scale_period`` (defaults when a saved config predates them).
 
     Example:
+      >>> import ml_collections
+      >>> config = ml_collections.ConfigDict({"model": {"dtype": "bfloat16"}, "optimizer": {}})
       >>> from_config(config) is None  # float32 / bfloat16 runs
       True
+      >>> config.model.dtype = "float16"
+      >>> from_config(config).scale
+      Array(32768., dtype=float32)
     """
     if config.model.get("dtype", "float32") != SCALED_DTYPE:
         return None

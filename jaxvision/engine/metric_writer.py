@@ -17,8 +17,13 @@ class MetricWriter:
     """Appends ``{"step": s, "split": name, **metrics}`` lines; only process 0 writes.
 
     Example:
+      >>> import tempfile
+      >>> workdir = tempfile.mkdtemp()
       >>> w = MetricWriter(workdir)
       >>> w.write(100, "train", {"loss": 0.3})
+      >>> w.close()
+      >>> print(open(w.path).read().strip())  # metrics.jsonl
+      {"step": 100, "split": "train", "loss": 0.3}
     """
 
     def __init__(self, workdir: str, enabled: bool | None = None):

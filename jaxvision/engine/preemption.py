@@ -29,9 +29,16 @@ class PreemptionGuard:
     that costs a host sync, so it is done only every ``sync_every`` steps.
 
     Example:
+      >>> import os
+      >>> import signal
       >>> with PreemptionGuard() as guard:
-      ...     for step in ...:
-      ...         if guard.should_stop(step): break
+      ...     for step in range(100):
+      ...         if step == 3:  # the scheduler preempts the job
+      ...             os.kill(os.getpid(), signal.SIGTERM)
+      ...         if guard.should_stop(step):
+      ...             break  # save a checkpoint, then exit
+      >>> step
+      3
     """
 
     def __init__(self, sync_every: int = 1):

@@ -14,6 +14,14 @@ state (``jax.eval_shape``) and used for initialisation, the train step and check
 restore alike. An optimizer moment shaped like its parameter gets the parameter's sharding.
 
 Example:
+  >>> import flax.linen as nn
+  >>> import optax
+  >>> from jaxvision.engine import train_state
+  >>> from jaxvision.engine.mesh import make_mesh
+  >>> model = nn.Dense(1024)
+  >>> def init(rng, batch):
+  ...     return train_state.create(model.init(rng, batch), optax.adam(1e-3))
+  >>> mesh, rng, batch = make_mesh(), jax.random.key(0), jnp.zeros((8, 256))
   >>> abstract = jax.eval_shape(init, rng, batch)
   >>> shardings = state_shardings(abstract, mesh, "fsdp", min_size=2**16)
   >>> state = jax.jit(init, out_shardings=shardings)(rng, batch)
@@ -54,8 +62,8 @@ def fsdp_spec(shape: tuple[int, ...], num_shards: int, min_size: int) -> Partiti
       chosen dimension (the last of equally large ones: a kernel's output channels).
 
     Example:
-      >>> fsdp_spec((3, 3, 256, 512), num_shards=4, min_size=2**16)
-      PartitionSpec(None, None, None, 'data')
+      >>> tuple(fsdp_spec((3, 3, 256, 512), num_shards=4, min_size=2**16))
+      (None, None, None, 'data')
     """
     if num_shards <= 1 or math.prod(shape) < min_size:
         return PartitionSpec()
@@ -82,7 +90,13 @@ def state_shardings(abstract_state: Any, mesh: Mesh, rule: str, min_size: int) -
       ValueError: for an unknown rule or a negative ``min_size``.
 
     Example:
+      >>> import flax.linen as nn
+      >>> from jaxvision.engine.mesh import make_mesh
+      >>> init = nn.Dense(1024).init
+      >>> mesh, rng, batch = make_mesh(), jax.random.key(0), jnp.zeros((8, 256))
       >>> shardings = state_shardings(jax.eval_shape(init, rng, batch), mesh, "fsdp", 2**16)
+      >>> tuple(shardings["params"]["bias"].spec)  # 1024 elements < 2**16: replicated
+      ()
     """
     if rule not in RULES:
         raise ValueError(f"unknown sharding {rule!r}; valid: {', '.join(RULES)}")
@@ -123,7 +137,14 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     variables. Works across processes (a jitted identity).
 
     Example:
-      >>> metrics = eval_step(replicate(state.variables, mesh), batch)
+      >>> from jax.sharding import NamedSharding, PartitionSpec
+      >>> from jaxvision.engine.mesh import make_mesh
+      >>> mesh = make_mesh()
+      >>> fsdp = NamedSharding(mesh, PartitionSpec(None, "data"))
+      >>> variables = {"params": {"kernel": jax.device_put(jnp.ones((256, 1024)), fsdp)}}
+      >>> gathered = replicate(variables, mesh)  # e.g. for an eval step compiled replicated
+      >>> gathered["params"]["kernel"].sharding.is_fully_replicated
+      True
     """
     replicated = mesh_lib.replicated(mesh)
     if all(x.sharding.is_equivalent_to(replicated, x.ndim) for x in jax.tree.leaves(tree)):

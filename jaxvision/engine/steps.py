@@ -124,8 +124,22 @@ def compile_train_step(
       The compiled ``(state, batch, rng) -> (state, metrics)``; metrics replicated.
 
     Example:
+      >>> from jaxvision.data.sources import DatasetMeta
+      >>> from jaxvision.engine import loop
+      >>> from jaxvision.engine import mesh as mesh_lib
+      >>> from jaxvision.engine.sharding import shardings_of
+      >>> from train.configs import demo
+      >>> config, mesh = demo.get_config(), mesh_lib.make_mesh()  # resnet_tiny, SGD
+      >>> meta = DatasetMeta("shapes", class_names=("circle", "square"), num_examples=8)
+      >>> task, tx, schedule = loop.build_task(config, meta)
+      >>> setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
+      >>> local = {"image": np.zeros((8, 32, 32, 3), np.uint8), "label": np.zeros(8, np.int32)}
+      >>> batch = mesh_lib.global_batch(local, mesh)
+      >>> state = loop.init_state(setup, batch, jax.random.key(0))
       >>> step = compile_train_step(task, tx, schedule, mesh, state_sharding=shardings_of(state))
-      >>> state, metrics = step(state, batch, rng)
+      >>> state, metrics = step(state, batch, jax.random.key(1))
+      >>> int(state.step), sorted(metrics)
+      (1, ['accuracy', 'grad_norm', 'learning_rate', 'loss'])
     """
     replicated = mesh_lib.replicated(mesh)
     state_sharding = replicated if state_sharding is None else state_sharding

@@ -54,7 +54,13 @@ def create(
       The ``TrainState``.
 
     Example:
+      >>> import flax.linen as nn
+      >>> import optax
+      >>> model = nn.BatchNorm(use_running_average=False)  # any Flax model, e.g. get_model(...)
+      >>> rng, x = jax.random.key(0), jnp.zeros((4, 8))
       >>> state = create(model.init(rng, x), optax.sgd(0.1))
+      >>> int(state.step), list(state.params), list(state.model_state)
+      (0, ['scale', 'bias'], ['batch_stats'])
     """
     variables = dict(variables)
     params = variables.pop("params")

@@ -9,8 +9,13 @@ convolutions by matmuls, and its wide 3x3 convs by Winograd's (see
 `lax.conv_general_dilated`, exactly what `nn.Conv` runs.
 
 Example:
+  >>> import functools
+  >>> from jaxvision.models import get_model, layers
   >>> model = get_model("resnet18", num_classes=10, stem="cifar", conv=layers.Conv)
   >>> conv = functools.partial(layers.Conv, impl="xla")  # force XLA's convolution
+  >>> variables = conv(16, (3, 3)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+  >>> jax.tree.map(jnp.shape, variables)  # nn.Conv's parameters
+  {'params': {'bias': (16,), 'kernel': (3, 3, 3, 16)}}
 """
 
 from __future__ import annotations

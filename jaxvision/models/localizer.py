@@ -7,6 +7,7 @@ class logits and one box (Sermanet et al.'s OverFeat setting; the classic
 clips them).
 
 Example:
+  >>> from jaxvision.models.resnet import ResNetTiny
   >>> model = Localizer(backbone=ResNetTiny(num_classes=1, features_only=True), num_classes=8)
   >>> x = jnp.zeros((2, 64, 64, 3))
   >>> out = model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)

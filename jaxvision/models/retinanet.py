@@ -6,7 +6,8 @@ class logits [b, n, num_classes] and box deltas [b, n, 4] against the anchors.
 Anchors, matching, losses and decoding are the task's (``jaxvision.tasks.retinanet``).
 
 Example:
-  >>> backbone = ResNet50(num_classes=1, features_only=True)
+  >>> from jaxvision.models.resnet import ResNetTiny  # ResNet50 in the paper
+  >>> backbone = ResNetTiny(num_classes=1, features_only=True)
   >>> model = RetinaNet(backbone=backbone, num_classes=80, num_anchors=9)
   >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 128, 128, 3)), train=False)
   >>> out = model.apply(variables, jnp.zeros((1, 128, 128, 3)), train=False)

@@ -11,7 +11,8 @@ Outputs are concatenated over levels in the order of ``jaxvision.ops.anchors.poi
 task's (``jaxvision.tasks.yolo``).
 
 Example:
-  >>> backbone = ResNet18(num_classes=1, features_only=True)
+  >>> from jaxvision.models.resnet import ResNetTiny
+  >>> backbone = ResNetTiny(num_classes=1, features_only=True)
   >>> model = YOLO(backbone=backbone, num_classes=80)
   >>> x = jnp.zeros((1, 128, 128, 3))
   >>> out = model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
