@@ -8,7 +8,8 @@ strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped r
 forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; "no_chunks":
 the shipped rules without batch chunks; "no_winograd": the shipped rules without Winograd
 convs, `CPU_WINOGRAD_MIN_CHANNELS` out of reach; all but that one take Winograd convs where
-the shipped rules do, since 2026-11-26). Compiler
+the shipped rules do, since 2026-11-26; "no_space_to_depth": the shipped rules with the
+strided stems on XLA's conv, unfolded). Compiler
 options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
 rounds then take turns, one step of each variant per round, so the machine's drift hits all
 variants alike. That matters on a shared machine, where separate runs minutes apart move by
@@ -34,7 +35,14 @@ from collections.abc import Sequence
 from typing import Any
 
 OPTIONS = ("engine", "xla_default")
-RULES = ("shipped", "retuned", "chunked_forward", "no_chunks", "no_winograd")
+RULES = (
+    "shipped",
+    "retuned",
+    "chunked_forward",
+    "no_chunks",
+    "no_winograd",
+    "no_space_to_depth",
+)
 
 
 def _option_value(text: str) -> Any:
@@ -75,6 +83,9 @@ def set_rules(name: str) -> None:
         False if name == "chunked_forward" else SHIPPED["forward_whole"]
     )
     conv.CPU_WINOGRAD_MIN_CHANNELS = 2**31 if name == "no_winograd" else SHIPPED["winograd"]
+    conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS = (
+        0 if name == "no_space_to_depth" else SHIPPED["space_to_depth"]
+    )
 
 
 def _no_chunk(*args: Any, **kwargs: Any) -> None:
@@ -90,6 +101,7 @@ def _shipped() -> dict[str, Any]:
         "chunk": conv.choose_batch_chunk,
         "forward_whole": conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
         "winograd": conv.CPU_WINOGRAD_MIN_CHANNELS,
+        "space_to_depth": conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
     }
 
 

@@ -73,7 +73,8 @@ class Conv(nn.Module):
       kernel_init: kernel initialiser ([*window, cin / groups, cout]).
       bias_init: bias initialiser ([cout]).
       impl: "auto" (per backend and shape: `jaxvision.ops.conv.choose_impl`, and on CPU batch
-        chunks for XLA's conv), "xla", "im2col" or "winograd" (3x3 stride-1 convs only).
+        chunks for XLA's conv), "xla", "im2col", "winograd" (3x3 stride-1 convs only) or
+        "space_to_depth" (strided convs of one group only).
       input_dilation: only 1 (use `ConvTranspose`); here for signature compatibility.
 
     Example:

@@ -23,6 +23,12 @@ F(2x2, 3x3): 16 matmuls over 2x2-output tiles, 2.25x fewer FLOPs than the direct
 price of a 4x larger input and output in the Winograd domain. "auto" takes it on CPU for wide
 convs (`CPU_WINOGRAD_MIN_CHANNELS`).
 
+The "space_to_depth" lowering (`jaxvision.ops.space_to_depth`) computes a strided conv as a
+stride-1 conv over its input folded s-to-1 into channels: a ResNet's 7x7 stride-2 stem over
+RGB becomes a 4x4 conv over 12 channels, which XLA:CPU's conv runs faster. "auto" takes it on
+CPU for strided convs over few channels (`CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS`), for the
+forward value only: their gradients stay XLA's conv's.
+
 Gradients are JAX autodiff of these formulations: the transpose of a slice is a pad, of a
 concatenate a slice, of a matmul a matmul, so input and kernel gradients are again matmuls.
 (No custom_vjp, so forward-mode autodiff and higher derivatives work as for `lax` convs; the
@@ -65,13 +71,22 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from jaxvision.ops import winograd
+from jaxvision.ops import space_to_depth, winograd
 
-IMPLS = ("xla", "im2col", "winograd", "auto")
-# The impls that compute every conv ("winograd" computes 3x3 stride-1 convs only): a model's
-# `conv_impl`, the lowering of all its convs, is one of these.
+IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "auto")
+# The impls that compute every conv ("winograd" computes 3x3 stride-1 convs only,
+# "space_to_depth" strided convs of one group): a model's `conv_impl`, the lowering of all
+# its convs, is one of these.
 EVERY_CONV_IMPLS = ("xla", "im2col", "auto")
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
+# The impls that compute some convs only: impl -> (whether it computes a conv, which ones).
+_PARTIAL_IMPLS = {
+    "winograd": (winograd.applies, "2-D 3x3 convs of stride 1, no dilation, one group"),
+    "space_to_depth": (
+        space_to_depth.applies,
+        "strided convs (some stride > 1) of one group, no dilation",
+    ),
+}
 
 # The rule of `choose_impl` and `choose_batch_chunk` on XLA:CPU. Numbers: backward at batch 32,
 # float32, 2 cores, from `python -m benchmarks.conv_lowering` ("HxWxCin->Cout", ms of XLA's
@@ -157,6 +172,16 @@ CPU_WINOGRAD_MIN_CHANNELS = 128
 # at batch 128, 2^25: above). The localization config's backbone (4x4x128 at batch 32) trained
 # at 703-850 img/s with Winograd against 898-934 without, before this floor.
 CPU_WINOGRAD_MIN_MATMUL_MACS = 2**25
+# Strided convs over at most this many input channels (stems over RGB images) compute their
+# forward value as stride-1 convs over a space-to-depth input (`jaxvision.ops.space_to_depth`);
+# XLA:CPU's conv is slow over 3 channels. The localizer's 7x7 stride-2 stem (64 px, batch 32,
+# 3 -> 32 channels) forward: 3.0-3.3 ms folded against 3.9-4.6 ms; the localizer's predict,
+# batch 32, in one process: 9.1-9.3 against 10.1-10.5 ms a batch. The gradients stay XLA's
+# conv's on batch chunks: autodiff through the fold made the ResNet-18 (64 px, batch 128)
+# train step slower (0.88-0.90 s against 0.85 and 0.76 s); forward folded and gradients by
+# XLA: 0.76 and 0.80 s against 0.84 and 0.85 (`benchmarks.step_variants --rules=shipped` and
+# `--rules=no_space_to_depth`, separate processes taking turns).
+CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS = 4
 
 
 def check_conv_impl(conv_impl: str) -> None:
@@ -269,7 +294,8 @@ def choose_impl(
     padding: PaddingLike = "SAME",
     dtype=jnp.float32,
 ) -> str:
-    """The faster lowering of a conv on `backend`: "xla", "im2col" or "winograd".
+    """The faster lowering of a conv on `backend`: "xla", "im2col", "winograd" or
+    "space_to_depth".
 
     The rule (measured forward + backward, see the CPU_* constants of this module for the
     numbers behind each threshold):
@@ -282,6 +308,8 @@ def choose_impl(
       * cpu, float32, a 3x3 stride-1 conv (2-D, no dilation, one group) with at least
         `CPU_WINOGRAD_MIN_CHANNELS` input and output channels and at least
         `CPU_WINOGRAD_MIN_MATMUL_MACS` multiply-adds in each Winograd matmul: "winograd".
+      * cpu, a strided conv (no dilation, one group, no negative padding) over at most
+        `CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS` input channels: "space_to_depth".
       * cpu, otherwise: "xla".
 
     The batch size is not in it (XLA:CPU's slow cases are slow an image); it enters through
@@ -298,7 +326,7 @@ def choose_impl(
       dtype: the compute dtype (float32 unless given; "winograd" for float32 only).
 
     Returns:
-      "xla", "im2col" or "winograd".
+      "xla", "im2col", "winograd" or "space_to_depth".
 
     Example:
       >>> choose_impl((32, 2, 2, 512), (3, 3, 512, 512), backend="cpu")
@@ -335,6 +363,12 @@ def choose_impl(
         and winograd.matmul_macs(x_shape, kernel_shape, pads) >= CPU_WINOGRAD_MIN_MATMUL_MACS
     ):
         return "winograd"
+    if (
+        space_to_depth.applies(kernel_shape, strides, dilation, feature_group_count)
+        and kernel_shape[-2] <= CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS
+        and all(lo >= 0 and hi >= 0 for lo, hi in pads)
+    ):
+        return "space_to_depth"
     return "xla"
 
 
@@ -407,27 +441,34 @@ def _batch_chunked(fn, x: jax.Array, chunk: int | None) -> jax.Array:
     return y.reshape(b, *y.shape[2:])
 
 
-def _chunked_backward(conv, x: jax.Array, kernel: jax.Array, chunk: int | None) -> jax.Array:
+def _chunked_backward(
+    conv, x: jax.Array, kernel: jax.Array, chunk: int | None, primal=None
+) -> jax.Array:
     """conv(x, kernel) on the whole batch, its derivatives on batch chunks (`_batch_chunked`).
 
     A `custom_jvp` whose tangent, `conv(dx, kernel) + conv(x, dkernel)`, is computed chunk by
     chunk: reverse mode transposes that tangent, so the input and kernel gradients run on
     chunks, while the forward pass (and inference) runs one conv on the batch. Forward-mode
-    and higher derivatives stay available (no `custom_vjp`).
+    and higher derivatives stay available (no `custom_vjp`). `primal`, when given, computes
+    the forward value instead of `conv` (the same function by another lowering); the
+    derivatives stay `conv`'s, on chunks or (chunk None) on the whole batch.
     """
-    if chunk is None or chunk >= x.shape[0] or x.shape[0] == 0:
+    chunked = not (chunk is None or chunk >= x.shape[0] or x.shape[0] == 0)
+    if primal is None and not chunked:
         return conv(x, kernel)
-    if not CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS:
+    if primal is None and not CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS:
         return _batch_chunked(lambda part: conv(part, kernel), x, chunk)
+    primal = primal or conv
+    chunk = chunk if chunked else None
 
     @jax.custom_jvp
     def full(x: jax.Array, kernel: jax.Array) -> jax.Array:
-        return conv(x, kernel)
+        return primal(x, kernel)
 
     def jvp(primals, tangents):
         x, kernel = primals
         dx, dkernel = tangents
-        y = conv(x, kernel)
+        y = primal(x, kernel)
         dy = []
         if not isinstance(dx, SymbolicZero):
             dy.append(_batch_chunked(lambda part: conv(part, kernel), dx, chunk))
@@ -612,7 +653,10 @@ def conv_general(
       rhs_dilation: kernel dilation (atrous rate), an int or one a spatial dim.
       feature_group_count: number of groups (cin for a depthwise conv).
       impl: "xla" (`lax.conv_general_dilated`), "im2col" (slicing + matmuls), "winograd"
-        (F(2x2, 3x3), for 3x3 stride-1 convs of one group only) or "auto" (`choose_impl` for
+        (F(2x2, 3x3), for 3x3 stride-1 convs of one group only), "space_to_depth" (a strided
+        conv of one group, no dilation, as a stride-1 conv over the folded input; when "auto"
+        picks it, only the forward value is folded and the derivatives are XLA's conv's on
+        batch chunks) or "auto" (`choose_impl` for
         the default backend, this shape and dtype; when that is "xla", on batch chunks of
         `choose_batch_chunk` images).
       precision: passed to the conv or the matmuls.
@@ -624,8 +668,8 @@ def conv_general(
       [b, *spatial', cout], in the promoted dtype of x and kernel.
 
     Raises:
-      ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd" for a
-        conv it does not compute.
+      ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd" or
+        "space_to_depth" for a conv it does not compute.
 
     Example:
       >>> y = conv_general(jnp.ones((1, 7, 7, 4)), jnp.ones((3, 3, 4, 8)), padding="VALID")
@@ -641,6 +685,7 @@ def conv_general(
     dtype = jnp.result_type(x, kernel)
     x, kernel = x.astype(dtype), kernel.astype(dtype)
     chunk_auto = impl == "auto" and batch_chunk is None
+    auto = impl == "auto"
     if impl == "auto":
         impl = choose_impl(
             x.shape,
@@ -651,14 +696,28 @@ def conv_general(
             padding=pads,
             dtype=dtype,
         )
-    if impl == "winograd":
-        if not winograd.applies(kernel.shape, strides, rhs_dilation, feature_group_count):
+    if impl in _PARTIAL_IMPLS:
+        applies, scope = _PARTIAL_IMPLS[impl]
+        if not applies(kernel.shape, strides, rhs_dilation, feature_group_count):
             raise ValueError(
-                "impl='winograd' computes 2-D 3x3 convs of stride 1, no dilation, one group; got "
-                f"kernel {kernel.shape}, strides {strides}, rhs_dilation {rhs_dilation}, "
-                f"feature_group_count {feature_group_count}."
+                f"impl={impl!r} computes {scope}; got kernel {kernel.shape}, strides {strides}, "
+                f"rhs_dilation {rhs_dilation}, feature_group_count {feature_group_count}."
             )
+    if impl == "winograd":
         return winograd.conv3x3(x, kernel, pads, precision)
+    if impl == "space_to_depth":
+        fold = functools.partial(
+            space_to_depth.conv, strides=strides, pads=pads, precision=precision
+        )
+        if not auto:
+            return fold(x, kernel)
+        # "auto": the fold computes the forward value only; the gradients are XLA's conv's on
+        # batch chunks, as for "xla" (autodiff through the fold was slower: ResNet-18 at 64 px,
+        # batch 128, train step 0.88-0.90 s against 0.76-0.85 s).
+        if chunk_auto:
+            batch_chunk = _auto_chunk(x, kernel, strides, rhs_dilation, pads)
+        xla = _lowering("xla", n, strides, pads, rhs_dilation, feature_group_count, precision)
+        return _chunked_backward(xla, x, kernel, batch_chunk, primal=fold)
     if impl == "xla" and chunk_auto:
         batch_chunk = _auto_chunk(x, kernel, strides, rhs_dilation, pads)
     conv = _lowering(impl, n, strides, pads, rhs_dilation, feature_group_count, precision)

@@ -12,6 +12,7 @@ def test_tiny_run_times_every_variant_and_restores_rules():
         conv.CPU_IM2COL_1X1,
         conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
         conv.CPU_WINOGRAD_MIN_CHANNELS,
+        conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
     )
     records = step_variants.main(
         [
@@ -38,6 +39,7 @@ def test_tiny_run_times_every_variant_and_restores_rules():
         conv.CPU_IM2COL_1X1,
         conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
         conv.CPU_WINOGRAD_MIN_CHANNELS,
+        conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
     )
     assert conv.choose_batch_chunk is not step_variants._no_chunk
 

@@ -549,3 +549,91 @@ def test_resnet_param_tree_same_with_layers_conv():
     reference, ours = shapes(nn.Conv), shapes(layers.Conv)
     assert jax.tree.structure(ours) == jax.tree.structure(reference)
     assert jax.tree.map(lambda a: a.shape, ours) == jax.tree.map(lambda a: a.shape, reference)
+
+
+@pytest.mark.parametrize(
+    "n,k,stride,padding,size",
+    [
+        (2, 7, 2, ((3, 3), (3, 3)), (20, 20)),  # the ImageNet ResNet stem
+        (2, 7, 2, "SAME", (17, 14)),  # odd and even sizes
+        (2, 3, 2, ((1, 0), (0, 2)), (11, 9)),  # asymmetric padding
+        (2, 4, (2, 3), "VALID", (13, 14)),  # per-dim strides, a kernel stride does not divide
+        (2, 2, 2, ((-1, 2), (2, -1)), (9, 10)),  # negative pads crop
+        (1, 5, 3, ((2, 2),), (17,)),  # 1-D
+        (3, 3, 2, "SAME", (6, 7, 5)),  # 3-D
+    ],
+)
+def test_space_to_depth_matches_im2col_and_xla(n, k, stride, padding, size):
+    x, w = _arrays((2, *size, 3), (*(k,) * n, 3, 5))
+    fns = [
+        functools.partial(conv_ops.conv_general, strides=stride, padding=padding, impl=impl)
+        for impl in ("space_to_depth", "im2col", "xla")
+    ]
+    s2d, im2col, xla = _value_and_grads(fns, x, w)
+    _assert_close([s2d, im2col])
+    negative = not isinstance(padding, str) and any(lo < 0 or hi < 0 for lo, hi in padding)
+    if not negative:  # XLA:CPU's strided conv over several channels misreads negative pads
+        _assert_close([s2d, xla])
+
+
+def test_space_to_depth_folds_into_one_stride_1_conv():
+    x, w = _arrays((2, 64, 64, 3), (7, 7, 3, 32))
+    fn = functools.partial(
+        conv_ops.conv_general, strides=2, padding=((3, 3), (3, 3)), impl="space_to_depth"
+    )
+    (conv,) = _eqns(jax.make_jaxpr(fn)(x, w).jaxpr, "conv_general_dilated")
+    assert conv.params["window_strides"] == (1, 1)
+    assert [v.aval.shape for v in conv.invars] == [(2, 35, 35, 12), (4, 4, 12, 32)]
+    assert fn(x, w).shape == (2, 32, 32, 32)
+    with pytest.raises(ValueError, match="space_to_depth"):
+        conv_ops.conv_general(x, w, strides=1, impl="space_to_depth")
+    with pytest.raises(ValueError, match="space_to_depth"):
+        conv_ops.conv_general(x, w, strides=2, rhs_dilation=2, impl="space_to_depth")
+    with pytest.raises(ValueError):
+        conv_ops.conv_transpose(x, w, strides=(2, 2), impl="space_to_depth")
+    with pytest.raises(ValueError):
+        conv_ops.check_conv_impl("space_to_depth")
+
+
+def test_choose_impl_space_to_depth():
+    stem = ((32, 64, 64, 3), (7, 7, 3, 32), 2)
+    assert conv_ops.choose_impl(*stem, backend="cpu", padding=((3, 3), (3, 3))) == (
+        "space_to_depth"
+    )
+    assert conv_ops.choose_impl(*stem, backend="gpu") == "xla"
+    # More input channels, stride 1, dilation, negative pads: the other rules.
+    assert conv_ops.choose_impl((32, 64, 64, 8), (7, 7, 8, 32), 2, backend="cpu") == "xla"
+    assert conv_ops.choose_impl((32, 64, 64, 3), (7, 7, 3, 32), 1, backend="cpu") == "xla"
+    assert conv_ops.choose_impl(*stem, 2, backend="cpu") == "xla"
+    assert conv_ops.choose_impl(*stem, backend="cpu", padding=((-1, 3), (3, 3))) == "xla"
+    # Small outputs stay with im2col, which the output-size rule picks first.
+    assert conv_ops.choose_impl((8, 8, 8, 3), (3, 3, 3, 16), 2, backend="cpu") == "im2col"
+    if jax.default_backend() == "cpu":  # and auto runs it
+        x, w = _arrays((2, 64, 64, 3), (7, 7, 3, 32))
+        auto = functools.partial(conv_ops.conv_general, strides=2, padding=((3, 3), (3, 3)))
+        (conv,) = _eqns(jax.make_jaxpr(auto)(x, w).jaxpr, "conv_general_dilated")
+        assert conv.invars[0].aval.shape == (2, 35, 35, 12)
+
+
+def test_auto_folds_the_forward_and_keeps_xla_gradients():
+    """ "auto"'s space-to-depth stem: forward by the fold, derivatives by XLA's conv (on batch
+    chunks when the batch is large), the same values and gradients as XLA's conv."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the space-to-depth rule is the CPU's")
+    x, w = _arrays((4, 32, 32, 3), (7, 7, 3, 8))
+    fns = [
+        functools.partial(conv_ops.conv_general, strides=2, padding=((3, 3), (3, 3)), impl=i)
+        for i in ("xla", "auto", "space_to_depth")
+    ]
+    _assert_close(_value_and_grads(fns, x, w))
+
+    def kernel_gradient_is_xlas(fn):  # XLA's kernel gradient of a stride-2 conv is a conv
+        text = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(fn(x, w) ** 2)))(w))
+        return "rhs_dilation=(2, 2)" in text  # dilated by the stride
+
+    assert "f32[4,19,19,12]" in str(jax.make_jaxpr(fns[1])(x, w))  # the folded input
+    # auto: the folded stride-1 conv forward, XLA's conv's gradient; the explicit impl
+    # differentiates the fold (stride-1 convs only).
+    assert kernel_gradient_is_xlas(fns[0]) and kernel_gradient_is_xlas(fns[1])
+    assert not kernel_gradient_is_xlas(fns[2])
+    _assert_jvp_and_kernel_hessian_match(fns[1], fns[0], x[:1, :16, :16], w[:, :, :, :2])
