@@ -34,7 +34,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks import suite, synthetic, throughput
+from benchmarks import suite, suite_jax, throughput
 
 PIECES = (
     "forward",
@@ -48,7 +48,6 @@ PIECES = (
 )
 BUSY_LOGIT_MEAN = -2.0  # with std 1.5, sigmoid's mean is ~0.19: most pairs above 0.05
 BUSY_LOGIT_STD = 1.5
-INIT_SEED = 0
 DENSE_DETECTORS = ("retinanet", "yolo")  # config.task values
 
 
@@ -62,9 +61,6 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
     import jax
     import numpy as np
 
-    from jaxvision.data.sources import DatasetMeta
-    from jaxvision.engine import loop
-    from jaxvision.engine import mesh as mesh_lib
     from jaxvision.ops import nms
 
     overrides = dict(entry.overrides)
@@ -73,15 +69,10 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
     config = suite.load_config(entry.config, overrides)
     if config.task not in DENSE_DETECTORS:
         raise ValueError(f"{entry.name} is a {config.task!r} task, not one of {DENSE_DETECTORS}")
-    config.batch_size = batch_size
-    class_names = tuple(f"class_{i}" for i in range(entry.num_classes))
-    meta = DatasetMeta("synthetic", class_names, batch_size)
-    mesh = mesh_lib.make_mesh()
-    task, tx, schedule = loop.build_task(config, meta)
-    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
-    local = synthetic.make_batch(config.task, batch_size, entry.image_size, entry.num_classes)
-    batch = mesh_lib.global_batch(local, mesh)
-    variables = loop.init_state(setup, batch, jax.random.key(INIT_SEED)).variables
+    task, _, _, _, batch, state = suite_jax.build_synthetic(
+        config, batch_size, entry.image_size, entry.num_classes
+    )
+    variables = state.variables
     images = batch["image"]  # [b, h, w, 3] uint8
     hw = images.shape[1:3]
     k = config.detection.pre_nms_top_k  # None: every pair

@@ -66,6 +66,41 @@ def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict
     }
 
 
+def build_synthetic(
+    config: Any, batch_size: int, image_size: int, num_classes: int, max_boxes: int | None = None
+) -> tuple[Any, Any, Any, Any, dict[str, Any], Any]:
+    """A task as `python -m train` builds it, on a synthetic batch of its schema.
+
+    Args:
+      config: the task's config (`benchmarks.suite.load_config`); its `batch_size` is set.
+      batch_size, image_size, num_classes, max_boxes: the batch (`benchmarks.synthetic`).
+
+    Returns:
+      (task, tx, schedule, mesh, batch on the mesh, initial state).
+
+    Raises:
+      ValueError: a batch size the devices do not divide.
+    """
+    import jax
+
+    from jaxvision.data.sources import DatasetMeta
+    from jaxvision.engine import loop
+    from jaxvision.engine import mesh as mesh_lib
+
+    config.batch_size = batch_size
+    class_names = tuple(f"class_{i}" for i in range(num_classes))
+    meta = DatasetMeta("synthetic", class_names, batch_size)
+    mesh = mesh_lib.make_mesh()
+    if batch_size % mesh.size:
+        raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
+    task, tx, schedule = loop.build_task(config, meta)
+    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
+    local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes)
+    batch = mesh_lib.global_batch(local, mesh)
+    state = loop.init_state(setup, batch, jax.random.key(INIT_SEED))
+    return task, tx, schedule, mesh, batch, state
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     """Times one suite job's train step and predict function.
 
@@ -80,26 +115,14 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     """
     import jax
 
-    from jaxvision.data.sources import DatasetMeta
-    from jaxvision.engine import loop, steps
-    from jaxvision.engine import mesh as mesh_lib
+    from jaxvision.engine import steps
 
     backend = jax.default_backend()
     batch_size = job["cpu_batch_size"] if backend == CPU_BACKEND else job["accel_batch_size"]
     config = load_config(job["config"], job["overrides"])
-    config.batch_size = batch_size
-    class_names = tuple(f"class_{i}" for i in range(job["num_classes"]))
-    meta = DatasetMeta("synthetic", class_names, batch_size)
-    mesh = mesh_lib.make_mesh()
-    if batch_size % mesh.size:
-        raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
-    task, tx, schedule = loop.build_task(config, meta)
-    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
-    local = synthetic.make_batch(
-        job["task"], batch_size, job["image_size"], job["num_classes"], job["max_boxes"]
+    task, tx, schedule, mesh, batch, state = build_synthetic(
+        config, batch_size, job["image_size"], job["num_classes"], job["max_boxes"]
     )
-    batch = mesh_lib.global_batch(local, mesh)
-    state = loop.init_state(setup, batch, jax.random.key(INIT_SEED))
     rng = jax.random.key(TRAIN_SEED)
 
     train_step = steps.compile_train_step(
