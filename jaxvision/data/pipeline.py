@@ -9,6 +9,10 @@ the same set of examples on 1 host or on 8. The iterator state (one integer per
 process) is checkpointed with the model, so a resumed run reads exactly the
 batches an uninterrupted run would have read.
 
+Detection targets are padded to a fixed ``max_boxes`` by the ``max_boxes`` argument of
+both pipelines (``jaxvision.data.preprocess.build``), with a ``box_mask``; images with
+zero objects give all-padding rows.
+
 Eval: every example once, padded with masked copies of the first example up to a
 multiple of the global batch size; each padded batch carries ``mask`` (1.0 for
 real examples, 0.0 for padding) so metrics are exact mask-weighted sums.
@@ -53,18 +57,40 @@ class LoaderOptions:
 class Preprocess(grain.transforms.RandomMap):
     """Applies a preprocessing spec to one example and keeps the given keys.
 
-    Holds only the spec string, so it pickles into Grain worker processes; the op
-    is built on first use in each process.
+    Holds only the spec string and ``max_boxes``, so it pickles into Grain worker
+    processes; the op is built on first use in each process (and left out of the
+    pickled state).
+
+    Args:
+      spec: the preprocessing spec (see ``jaxvision.data.preprocess.build``).
+      keys: the feature keys to keep.
+      max_boxes: pad the detection targets to this many boxes (``build``'s
+        ``max_boxes``); None for no padding.
+
+    Raises:
+      ValueError: a bad spec (checked at once, in the main process).
+
+    Example:
+      >>> transform = Preprocess("resize(4)", ("image",))
+      >>> out = transform.random_map({"image": np.zeros((8, 8, 3), np.uint8), "label": 1},
+      ...                            np.random.default_rng(0))
+      >>> sorted(out), out["image"].shape
+      (['image'], (4, 4, 3))
     """
 
-    def __init__(self, spec: str, keys: Sequence[str]):
+    def __init__(self, spec: str, keys: Sequence[str], max_boxes: int | None = None):
         self.spec = spec
         self.keys = tuple(keys)
-        preprocess.build(spec)  # fail fast on a bad spec, in the main process
+        self.max_boxes = max_boxes
+        preprocess.build(spec, max_boxes)  # fail fast on a bad spec, in the main process
 
     @functools.cached_property
     def _op(self) -> preprocess.Op:
-        return preprocess.build(self.spec)
+        return preprocess.build(self.spec, self.max_boxes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The built op is a closure, which does not pickle: each process rebuilds it.
+        return {k: v for k, v in self.__dict__.items() if k != "_op"}
 
     def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         out = self._op(dict(element), rng)
@@ -126,6 +152,7 @@ def train_dataset(
     process_index: int = 0,
     process_count: int = 1,
     options: LoaderOptions = LoaderOptions(),
+    max_boxes: int | None = None,
 ) -> grain.IterDataset:
     """The infinite, shuffled, augmented training stream of this process.
 
@@ -138,6 +165,9 @@ def train_dataset(
       process_index: this process (``jax.process_index()``).
       process_count: all processes (``jax.process_count()``).
       options: worker and prefetch settings.
+      max_boxes: pad the detection targets of every example to this many boxes (the
+        detection tasks' ``detection.max_boxes``; the spec then holds no ``pad_boxes``);
+        None for no padding.
 
     Returns:
       An ``IterDataset`` of local batches (dicts of arrays with leading dimension
@@ -155,7 +185,7 @@ def train_dataset(
     if len(source) == 0:
         raise ValueError("the training split is empty")
     ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
-    ds = ds.random_map(Preprocess(spec, keys), seed=seed + AUGMENT_SEED_OFFSET)
+    ds = ds.random_map(Preprocess(spec, keys, max_boxes), seed=seed + AUGMENT_SEED_OFFSET)
     ds = ds[process_index::process_count]
     ds = ds.batch(local_batch, drop_remainder=True)
     return _to_iter(ds, options)
@@ -170,6 +200,7 @@ def eval_dataset(
     process_index: int = 0,
     process_count: int = 1,
     options: LoaderOptions = LoaderOptions(),
+    max_boxes: int | None = None,
 ) -> tuple[grain.IterDataset, int]:
     """One pass over an eval split, padded to whole global batches with a mask.
 
@@ -181,10 +212,25 @@ def eval_dataset(
       process_index: this process.
       process_count: all processes.
       options: worker and prefetch settings.
+      max_boxes: pad the detection targets of every example to this many boxes; None
+        for no padding.
 
     Returns:
       ``(dataset, num_batches)``: every process yields the same number of local
       batches; the real examples have ``mask == 1``.
+
+    Example:
+      >>> src = [{"image": np.zeros((16, 32, 3), np.uint8),
+      ...         "objects": {"bbox": np.zeros((i, 4)) + [0, 0, 1, 1], "label": [0] * i}}
+      ...        for i in range(3)]  # 0, 1 and 2 objects
+      >>> ds, num_batches = eval_dataset(src, "decode_detection|letterbox(32)",
+      ...                                ("image", "boxes", "box_mask"), global_batch_size=2,
+      ...                                max_boxes=4)
+      >>> batches = list(ds)
+      >>> num_batches, batches[0]["boxes"].shape, batches[1]["box_mask"].sum(axis=1).tolist()
+      (2, (2, 4, 4), [2, 0])
+      >>> batches[1]["mask"].tolist()  # the second half of the last batch is padding
+      [1.0, 0.0]
     """
     local_batch = _check_batch(global_batch_size, process_count)
     if len(source) == 0:
@@ -192,6 +238,6 @@ def eval_dataset(
     num_batches = max(1, math.ceil(len(source) / global_batch_size))
     padded = _PaddedSource(source, num_batches * global_batch_size)
     ds = grain.MapDataset.source(padded)
-    ds = ds.random_map(Preprocess(spec, (*keys, MASK_KEY)), seed=0)
+    ds = ds.random_map(Preprocess(spec, (*keys, MASK_KEY), max_boxes), seed=0)
     ds = ds[process_index::process_count].batch(local_batch, drop_remainder=True)
     return _to_iter(ds, options), num_batches

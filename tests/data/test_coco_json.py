@@ -104,7 +104,7 @@ def test_through_detection_spec(tmp_path):
     root = str(tmp_path)
     _write(root, "train", _images(), [_ann(1, 10, 7, [4, 2, 10, 8])])
     source, _ = open_split("coco_json", "train", data_dir=root)
-    fn = preprocess.build("decode_detection|letterbox(32)|pad_boxes(2)")
+    fn = preprocess.build("decode_detection|letterbox(32)", max_boxes=2)
     for i in range(len(source)):
         out = fn(source[i], np.random.default_rng(0))
         assert out["boxes"].shape == (2, 4) and out["image"].shape == (32, 32, 3)

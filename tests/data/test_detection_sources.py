@@ -16,8 +16,9 @@ from tests.data import mock_detection
 
 NUM_EXAMPLES = 6
 SIZE, MAX_BOXES, BATCH = 64, 5, 4
-TRAIN_SPEC = f"decode_detection|scale_jitter({SIZE})|flip_lr|pad_boxes({MAX_BOXES})"
-EVAL_SPEC = f"decode_detection|letterbox({SIZE})|pad_boxes({MAX_BOXES})"
+# The targets are padded to MAX_BOXES by the pipelines' max_boxes, as the tasks do.
+TRAIN_SPEC = f"decode_detection|scale_jitter({SIZE})|flip_lr"
+EVAL_SPEC = f"decode_detection|letterbox({SIZE})"
 KEYS = (
     "image",
     "boxes",
@@ -66,7 +67,9 @@ def test_train_and_eval_pipelines(mock_dir, name, num_classes):
     train, meta = open_split(name, "train", data_dir=mock_dir)
     assert meta.num_classes == num_classes and meta.num_examples == NUM_EXAMPLES
     assert meta.class_names[0] == ("person" if name.startswith("coco") else "aeroplane")
-    ds = pipeline.train_dataset(train, TRAIN_SPEC, KEYS, global_batch_size=BATCH, seed=1)
+    ds = pipeline.train_dataset(
+        train, TRAIN_SPEC, KEYS, global_batch_size=BATCH, seed=1, max_boxes=MAX_BOXES
+    )
     it = iter(ds)
     batches = [next(it) for _ in range(3)]
     for batch in batches:
@@ -76,7 +79,9 @@ def test_train_and_eval_pipelines(mock_dir, name, num_classes):
     assert masks.any() and (~masks.any(axis=1)).any()
 
     val, _ = open_split(name, "validation", data_dir=mock_dir)
-    eval_ds, num_batches = pipeline.eval_dataset(val, EVAL_SPEC, KEYS, global_batch_size=BATCH)
+    eval_ds, num_batches = pipeline.eval_dataset(
+        val, EVAL_SPEC, KEYS, global_batch_size=BATCH, max_boxes=MAX_BOXES
+    )
     eval_batches = list(eval_ds)
     assert num_batches == len(eval_batches) == 2
     for batch in eval_batches:
@@ -107,7 +112,9 @@ def test_voc_concatenation(mock_dir):
     np.testing.assert_array_equal(both[0]["image"], v07[0]["image"])
     np.testing.assert_array_equal(both[len(v07)]["image"], v12[0]["image"])
     np.testing.assert_array_equal(both[-1]["image"], v12[len(v12) - 1]["image"])
-    ds = pipeline.train_dataset(both, TRAIN_SPEC, KEYS, global_batch_size=BATCH, seed=0)
+    ds = pipeline.train_dataset(
+        both, TRAIN_SPEC, KEYS, global_batch_size=BATCH, seed=0, max_boxes=MAX_BOXES
+    )
     _check_batch(next(iter(ds)), 20)
 
 
@@ -129,7 +136,9 @@ def test_shapes_detection_class_names_from_objects(tmp_path):
     name = f"jaxvision_shapes/{builder.builder_config.name}"
     source, meta = open_split(name, "train", data_dir=str(tmp_path))
     assert meta.class_names == tuple(shapes.shapes_scene.SHAPE_NAMES)
-    ds, _ = pipeline.eval_dataset(source, EVAL_SPEC, KEYS, global_batch_size=BATCH)
+    ds, _ = pipeline.eval_dataset(
+        source, EVAL_SPEC, KEYS, global_batch_size=BATCH, max_boxes=MAX_BOXES
+    )
     batch = next(iter(ds))
     assert batch["orig_size"].tolist() == [[128, 128]] * BATCH
     np.testing.assert_allclose(batch["image_window"], [[0, 0, 1, 1]] * BATCH)

@@ -2,6 +2,7 @@
 
 import collections
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -262,3 +263,112 @@ def test_worker_process_gives_the_same_batches():
     it = iter(_train(12, options=options, **kwargs))
     got = list(itertools.islice(it, 4))
     _assert_batches_equal(got, expected)
+
+
+# Detection targets padded through max_boxes. --------------------------------------------
+MAX_BOXES = 3
+DET_SIZE = 16
+DET_KEYS = ("image", "boxes", "labels", "box_mask")
+
+
+def _detection_source(n):
+    """Raw detection examples; example i holds i % 5 objects (0 to 4), labelled 0, 1, ..."""
+    source = []
+    for i in range(n):
+        k = i % 5
+        boxes = np.array([[0.1 * j, 0.1, 0.1 * j + 0.5, 0.5] for j in range(k)]).reshape(-1, 4)
+        image = np.full((12, 20, 3), i, np.uint8)  # Channel values name the example.
+        source.append({"image": image, "objects": {"bbox": boxes, "label": list(range(k))}})
+    return source
+
+
+def _check_padded(batch, batch_size):
+    assert batch["boxes"].shape == (batch_size, MAX_BOXES, 4)
+    assert batch["boxes"].dtype == np.float32
+    assert batch["box_mask"].shape == batch["labels"].shape == (batch_size, MAX_BOXES)
+    assert batch["box_mask"].dtype == np.bool_
+    assert batch["image"].shape == (batch_size, DET_SIZE, DET_SIZE, 3)
+    counts = []
+    for image, mask, labels in zip(batch["image"], batch["box_mask"], batch["labels"], strict=True):
+        index = int(image[DET_SIZE // 2, DET_SIZE // 2, 0])
+        k = min(index % 5, MAX_BOXES)
+        assert mask.tolist() == [True] * k + [False] * (MAX_BOXES - k), index
+        assert labels.tolist() == list(range(k)) + [-1] * (MAX_BOXES - k)
+        counts.append(k)
+    return counts
+
+
+def test_train_with_max_boxes_pads_the_targets():
+    ds = pipeline.train_dataset(
+        _detection_source(10),
+        f"decode_detection|letterbox({DET_SIZE})",
+        DET_KEYS,
+        global_batch_size=5,
+        seed=0,
+        max_boxes=MAX_BOXES,
+    )
+    counts = sum((_check_padded(b, 5) for b in _take(ds, 4)), [])
+    assert 0 in counts and MAX_BOXES in counts  # Images without objects, and truncated ones.
+
+
+def test_eval_with_max_boxes_pads_the_targets():
+    ds, num_batches = pipeline.eval_dataset(
+        _detection_source(7),
+        f"decode_detection|letterbox({DET_SIZE})",
+        DET_KEYS,
+        global_batch_size=4,
+        max_boxes=MAX_BOXES,
+    )
+    batches = list(ds)
+    assert num_batches == len(batches) == 2
+    counts = sum((_check_padded(b, 4) for b in batches), [])
+    # Examples 0..6, then one padding copy of example 0 (no objects).
+    assert counts == [0, 1, 2, 3, 3, 0, 1, 0]
+    assert batches[1]["mask"].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_pad_boxes_in_the_spec_with_max_boxes_is_refused():
+    for spec in ("decode_detection|pad_boxes(3)", "decode_detection|flip_lr|pad_boxes(5)"):
+        with pytest.raises(ValueError, match="must not contain pad_boxes"):
+            pipeline.train_dataset(
+                _detection_source(4), spec, DET_KEYS, global_batch_size=2, seed=0, max_boxes=3
+            )
+        with pytest.raises(ValueError, match="must not contain pad_boxes"):
+            pipeline.eval_dataset(
+                _detection_source(4), spec, DET_KEYS, global_batch_size=2, max_boxes=3
+            )
+
+
+def test_preprocess_pickles_before_and_after_use():
+    transform = pipeline.Preprocess("decode_detection|letterbox(8)", DET_KEYS, max_boxes=2)
+    example = _detection_source(5)[4]
+    first = transform.random_map(example, np.random.default_rng(0))  # Builds the op.
+    clone = pickle.loads(pickle.dumps(transform))
+    assert (clone.spec, clone.keys, clone.max_boxes) == (transform.spec, DET_KEYS, 2)
+    again = clone.random_map(example, np.random.default_rng(0))
+    for key in DET_KEYS:
+        np.testing.assert_array_equal(again[key], first[key])
+    assert first["boxes"].shape == (2, 4)
+
+
+@pytest.mark.usefixtures("absl_flags_parsed")
+def test_worker_process_pads_with_max_boxes():
+    spec = f"decode_detection|letterbox({DET_SIZE})|flip_lr"
+    kwargs = dict(global_batch_size=5, seed=3, max_boxes=MAX_BOXES)
+    expected = _take(pipeline.train_dataset(_detection_source(10), spec, DET_KEYS, **kwargs), 3)
+    options = pipeline.LoaderOptions(worker_count=1, read_threads=1, prefetch_buffer_size=4)
+    ds = pipeline.train_dataset(_detection_source(10), spec, DET_KEYS, options=options, **kwargs)
+    got = list(itertools.islice(iter(ds), 3))
+    _assert_batches_equal(got, expected)
+    for batch in got:
+        _check_padded(batch, 5)
+    eval_ds, _ = pipeline.eval_dataset(
+        _detection_source(6),
+        spec,
+        DET_KEYS,
+        global_batch_size=4,
+        max_boxes=MAX_BOXES,
+        options=options,
+    )
+    eval_batches = list(eval_ds)
+    assert [_check_padded(b, 4) for b in eval_batches] == [[0, 1, 2, 3], [3, 0, 0, 0]]

@@ -1,10 +1,12 @@
 """Object-detection preprocessing ops: decode, scale jitter, letterbox, fixed-size padding.
 
-Registered into the same registry as ``jaxvision.data.preprocess`` (which imports this
-module), so they compose in spec strings with the generic ops, which are box-aware::
+They register into ``registry`` beside the generic ops of ``image_ops``, which are
+box-aware, and compose with them in spec strings. A detection task writes no padding
+into its specs: it passes its ``detection.max_boxes`` to ``build`` (through
+``jaxvision.data.pipeline``), which ends the pipeline with ``pad_boxes(max_boxes)``::
 
-    train: "decode_detection|scale_jitter(512)|flip_lr|pad_boxes(100)"
-    eval:  "decode_detection|letterbox(512)|pad_boxes(100)"
+    train: build("decode_detection|scale_jitter(512)|flip_lr", max_boxes=100)
+    eval:  build("decode_detection|letterbox(512)", max_boxes=100)
 
 ``decode_detection`` turns a raw TFDS-style example (``image`` uint8 [H, W, 3];
 ``objects`` with ``bbox`` [n, 4] normalised (ymin, xmin, ymax, xmax), ``label`` [n]
@@ -42,7 +44,7 @@ random crop (it is never clipped, so the mapping stays exact).
 
 Example:
     >>> from jaxvision.data import preprocess
-    >>> fn = preprocess.build("decode_detection|letterbox(64)|pad_boxes(4)")
+    >>> fn = preprocess.build("decode_detection|letterbox(64)", max_boxes=4)
     >>> raw = {"image": np.zeros((32, 64, 3), np.uint8),
     ...        "objects": {"bbox": np.array([[0.0, 0.0, 1.0, 0.5]]), "label": [2]}}
     >>> out = fn(raw, np.random.default_rng(0))
@@ -54,8 +56,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxvision.data import preprocess
-from jaxvision.data.preprocess import DROPPED_KEY, Features, Op, register
+from jaxvision.data.preprocess.geometry import (
+    DROPPED_KEY,
+    MIN_VISIBLE_FRACTION,
+    PADDED_MARKER_KEY,
+    PER_BOX_KEYS,
+    add_dropped,
+    crop_features,
+    resize_features,
+)
+from jaxvision.data.preprocess.registry import PAD_BOXES_OP, Features, Op, register
 
 # Fill of the padding that scale_jitter adds (black, as in the LSJ recipe).
 SCALE_JITTER_FILL = 0
@@ -145,7 +155,7 @@ def scale_jitter(
     min_scale: float = DEFAULT_MIN_SCALE,
     max_scale: float = DEFAULT_MAX_SCALE,
     fill: int = SCALE_JITTER_FILL,
-    min_visible: float = preprocess.MIN_VISIBLE_FRACTION,
+    min_visible: float = MIN_VISIBLE_FRACTION,
 ) -> Op:
     """Large-scale jitter: random rescale, then a random size x size crop or pad.
 
@@ -186,10 +196,8 @@ def scale_jitter(
         new_h, new_w = _scaled_size(h, w, size * scale)
         top = int(rng.integers(0, max(new_h - size, 0) + 1))
         left = int(rng.integers(0, max(new_w - size, 0) + 1))
-        resized = preprocess.resize_features(features, new_h, new_w)
-        return preprocess.crop_features(
-            resized, top, left, size, size, fill=fill, min_visible=min_visible
-        )
+        resized = resize_features(features, new_h, new_w)
+        return crop_features(resized, top, left, size, size, fill=fill, min_visible=min_visible)
 
     return op
 
@@ -222,20 +230,22 @@ def letterbox(size: int, fill: int = LETTERBOX_FILL) -> Op:
         h, w = features["image"].shape[:2]
         new_h, new_w = _scaled_size(h, w, size)
         top, left = (size - new_h) // 2, (size - new_w) // 2
-        resized = preprocess.resize_features(features, new_h, new_w)
+        resized = resize_features(features, new_h, new_w)
         # A pure pad never cuts a box: every box stays whole (min_visible is moot).
-        return preprocess.crop_features(resized, -top, -left, size, size, fill=fill)
+        return crop_features(resized, -top, -left, size, size, fill=fill)
 
     return op
 
 
-@register("pad_boxes")
+@register(PAD_BOXES_OP)
 def pad_boxes(max_boxes: int) -> Op:
     """Pads (or truncates) the box features to ``max_boxes`` rows and adds ``box_mask``.
 
     Rows past the real boxes hold box 0, label -1, mask and ignore False. When an image
     has more than ``max_boxes`` boxes the first ``max_boxes`` are kept and the rest
-    counted in ``num_dropped_boxes``. Run it last.
+    counted in ``num_dropped_boxes``. It must run last (geometric ops refuse padded
+    boxes); ``build(spec, max_boxes=m)`` appends it itself, which is how the tasks pad,
+    and the op stays registered for specs composed by hand.
 
     Args:
       max_boxes: fixed number of box rows.
@@ -254,7 +264,7 @@ def pad_boxes(max_boxes: int) -> Op:
 
     def op(features: Features, rng: np.random.Generator) -> Features:
         del rng
-        missing = [k for k in preprocess.PER_BOX_KEYS if k not in features]
+        missing = [k for k in PER_BOX_KEYS if k not in features]
         if missing:
             raise ValueError(f"pad_boxes needs {missing}: put decode_detection first in the spec")
         boxes = np.asarray(features["boxes"], np.float32).reshape(-1, 4)  # [n, 4]
@@ -267,8 +277,8 @@ def pad_boxes(max_boxes: int) -> Op:
         out["labels"][:k] = np.asarray(features["labels"])[:k]
         out["box_ignore"] = np.zeros(max_boxes, bool)  # [m]
         out["box_ignore"][:k] = np.asarray(features["box_ignore"], bool)[:k]
-        out["box_mask"] = np.arange(max_boxes) < k  # [m]
-        out[DROPPED_KEY] = np.int32(int(features.get(DROPPED_KEY, 0)) + n - k)
+        out[PADDED_MARKER_KEY] = np.arange(max_boxes) < k  # [m]
+        out[DROPPED_KEY] = add_dropped(features, n - k)
         return out
 
     return op
