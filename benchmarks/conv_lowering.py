@@ -12,9 +12,9 @@ kernel gradient only (its input is data), as in training. More shape sets: --net
 (ResNetTiny), other (1x1, grouped, depthwise, atrous).
 
 JAX compiles under the engine's compiler options (`--options=engine`, the default:
-`jaxvision.engine.compiler_options.for_backend()`, as the train step compiles), or under XLA's
-own defaults (`--options=xla_default`: YNNPACK convolutions on XLA:CPU), or either with extra
-"+key=value" XLA options (`benchmarks.step_variants.named_compiler_options`).
+`train/host_tuning.py`'s `for_backend()`, as `python -m train`'s train step compiles), or
+under XLA's own defaults (`--options=xla_default`: YNNPACK convolutions on XLA:CPU), or
+either with extra "+key=value" XLA options (`benchmarks.step_variants.named_compiler_options`).
 
 With --gradients, each conv's two gradients are also timed apart: the input gradient ("dx",
 `jax.vjp` in the input alone) and the kernel gradient ("dw", in the kernel alone), against
@@ -23,8 +23,11 @@ gradient is `conv2d` of the cotangent, the kernel gradient `conv2d_weight` with 
 input and cotangent swapped). Neither computes the forward pass.
 
 With --train, times instead a whole SGD train step of ResNets (`TRAIN_CASES`) built with
-`nn.Conv` and with `jaxvision.models.layers.Conv`, against the torch reference ResNet of
-`benchmarks.torch_models`.
+each `conv_impl` of --conv_impls ("xla": XLA's convolution, what `nn.Conv` runs; "auto"),
+against the torch reference ResNet of `benchmarks.torch_models`.
+
+"auto" (and its choice in the table) follows `jaxvision.ops.conv.DEFAULT_RULES`, or with
+--rules another `ConvRules` (`benchmarks.step_variants.named_rules`, e.g. --rules=no_winograd).
 
 Run:
   python -m benchmarks.conv_lowering --json=/tmp/conv_lowering.json   # ~2.5 min on 2 cores
@@ -32,8 +35,8 @@ Run:
   python -m benchmarks.conv_lowering --train --min_time=2 --repeats=5 # ~3.5 min
   python -m benchmarks.conv_lowering --nets=r18_32 --batch=128 --gradients  # dx, dw apart
 
-The rules of `jaxvision.ops.conv` (`choose_impl`, `choose_batch_chunk`) come from this
-benchmark's output on XLA:CPU. Compare with torch on an otherwise idle machine.
+The rules of `jaxvision.ops.conv` (`ConvRules`: `choose_impl`, `choose_batch_chunk`) come
+from this benchmark's output on XLA:CPU. Compare with torch on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -49,15 +52,15 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
 
-from benchmarks.step_variants import named_compiler_options
+from benchmarks.step_variants import RULES, named_compiler_options, named_rules
 from jaxvision.ops import conv as conv_ops
+from jaxvision.ops.conv import DEFAULT_RULES, ConvRules, winograd
 
 # Measured: "winograd" on 3x3 stride-1 convs only; "auto" on CPU adds batch chunking to "xla"
 # and takes Winograd for wide convs.
@@ -107,7 +110,7 @@ class ConvCase:
     @property
     def winograd(self) -> bool:
         """Whether impl "winograd" computes this conv (3x3, stride 1, one group, no dilation)."""
-        return not self.transpose and conv_ops.winograd.applies(
+        return not self.transpose and winograd.applies(
             (self.kernel, self.kernel, self.cin // self.groups, self.cout),
             (self.stride,) * 2,
             (self.dilation,) * 2,
@@ -223,16 +226,22 @@ def _median_times(
 
 
 def _jax_fns(
-    case: ConvCase, impl: str, options: dict | None = None, gradients: bool = False
+    case: ConvCase,
+    impl: str,
+    options: dict | None = None,
+    gradients: bool = False,
+    rules: ConvRules = DEFAULT_RULES,
 ) -> dict[str, Callable]:
     """Mode ("fwd", "fwd_bwd"; with `gradients` "dx", "dw") -> jitted fn of (x, kernel, ct).
 
     Every fn takes the three arrays; "fwd" ignores the cotangent. "dx" is absent for a stem
     conv (`case.first`: no input gradient in training). No fns for an impl that does not
-    compute the case ("winograd" off 3x3 stride-1 convs).
+    compute the case ("winograd" off 3x3 stride-1 convs). "auto" runs under `rules`.
     """
     if impl == "winograd" and not case.winograd:
         return {}
+    if impl == "auto":
+        impl = rules
     if case.transpose:
         conv = lambda x, w: conv_ops.conv_transpose(
             x, w, strides=case.stride, padding="SAME", impl=impl
@@ -386,10 +395,12 @@ def run_case(
     torch_times: dict[str, float],
     options: dict | None = None,
     gradients: bool = False,
+    rules: ConvRules = DEFAULT_RULES,
 ) -> dict:
     """Times every impl on one case; returns a JSON-able record with torch's times too.
 
-    Per impl and mode: "{mode}_ms" and "{mode}_gflops" (None for a stem conv's "dx").
+    Per impl and mode: "{mode}_ms" and "{mode}_gflops" (None for a stem conv's "dx"); "auto"
+    and "choice" under `rules`.
     """
     x, w, ct = _case_arrays(case, batch)
     flops = case.flops(batch)
@@ -401,19 +412,19 @@ def run_case(
     }
     record = dataclasses.asdict(case) | {"name": case.name, "batch": batch, "gflop": flops / 1e9}
     if case.transpose:
-        record["choice"] = conv_ops.choose_transpose_impl("cpu")
+        record["choice"] = conv_ops.choose_transpose_impl("cpu", rules)
     else:
         pads = ((case.pad, case.pad),) * 2
         record["choice"] = conv_ops.choose_impl(
-            x.shape, w.shape, case.stride, case.dilation, case.groups, "cpu", pads
+            x.shape, w.shape, case.stride, case.dilation, case.groups, "cpu", pads, rules=rules
         )
-        chunk = conv_ops.choose_batch_chunk(x.shape, ct.shape, 4, "cpu")
+        chunk = conv_ops.choose_batch_chunk(x.shape, ct.shape, 4, "cpu", rules)
         if record["choice"] == "xla" and chunk:
             record["choice"] += f"/{chunk}"  # images a chunk
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
     fns = {}
     for impl in IMPLS:
-        for mode, fn in _jax_fns(case, impl, options, gradients).items():
+        for mode, fn in _jax_fns(case, impl, options, gradients, rules).items():
             fns[f"{impl}/{mode}"] = functools.partial(
                 lambda f: jax.block_until_ready(f(xj, wj, ctj)), fn
             )
@@ -482,26 +493,23 @@ TRAIN_CASES = (  # (model, image size, stem, batch)
     ("resnet18", 32, "cifar", 128),
     ("resnet18", 64, "imagenet", 64),
 )
-TRAIN_CONVS = ("nn.Conv", "layers.Conv(auto)")
-
-
-def _conv_module(name: str):
-    from jaxvision.models import layers
-
-    if name == "nn.Conv":
-        return nn.Conv
-    impl = name[len("layers.Conv(") : -1]
-    return functools.partial(layers.Conv, impl=impl)
+# "xla": XLA's convolution, what `nn.Conv` runs; "auto": per shape, under the --rules.
+TRAIN_CONV_IMPLS = ("xla", "auto")
 
 
 def jax_train_step(
-    model_name: str, size: int, stem: str, batch: int, conv: str, options: dict | None = None
+    model_name: str,
+    size: int,
+    stem: str,
+    batch: int,
+    conv_impl: str | ConvRules,
+    options: dict | None = None,
 ) -> Callable:
-    """A call of a jitted SGD-momentum train step (forward, backward, update), compiled under
-    the XLA compiler `options`."""
+    """A call of a jitted SGD-momentum train step (forward, backward, update) of a model with
+    this `conv_impl`, compiled under the XLA compiler `options`."""
     from jaxvision.models import get_model
 
-    model = get_model(model_name, num_classes=10, stem=stem, conv=_conv_module(conv))
+    model = get_model(model_name, num_classes=10, stem=stem, conv_impl=conv_impl)
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.standard_normal((batch, size, size, 3), np.float32))
     labels = jnp.asarray(rng.integers(0, 10, batch))
@@ -568,15 +576,22 @@ def torch_train_step(model_name: str, size: int, stem: str, batch: int) -> Calla
 def run_train(
     repeats: int,
     min_time: float,
-    convs: Sequence[str],
+    conv_impls: Sequence[str],
     threads: int,
     options: dict | None = None,
+    rules: ConvRules = DEFAULT_RULES,
 ) -> list[dict]:
-    """Train-step images/s of each conv module and of torch, on `TRAIN_CASES`."""
+    """Train-step images/s of each conv_impl ("auto" under `rules`) and of torch, on
+    `TRAIN_CASES`."""
     torch_times = _in_subprocess(torch_train_times, TRAIN_CASES, repeats, min_time, threads)
     records = []
     for (model_name, size, stem, batch), t_torch in zip(TRAIN_CASES, torch_times, strict=True):
-        fns = {conv: jax_train_step(model_name, size, stem, batch, conv, options) for conv in convs}
+        fns = {
+            impl: jax_train_step(
+                model_name, size, stem, batch, rules if impl == "auto" else impl, options
+            )
+            for impl in conv_impls
+        }
         times = {"torch": t_torch} | _median_times(fns, repeats, min_time)
         record = {"model": model_name, "size": size, "stem": stem, "batch": batch}
         for name, t in times.items():
@@ -615,7 +630,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--train", action="store_true", help="time ResNet train steps instead (TRAIN_CASES)"
     )
-    parser.add_argument("--convs", default=",".join(TRAIN_CONVS), help="with --train")
+    parser.add_argument(
+        "--conv_impls", default=",".join(TRAIN_CONV_IMPLS), help="with --train: xla, im2col, auto"
+    )
+    parser.add_argument(
+        "--rules", default="shipped", choices=RULES, help='the ConvRules of "auto" (step_variants)'
+    )
     parser.add_argument(
         "--options",
         default="engine",
@@ -629,13 +649,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         options = named_compiler_options(args.options)
     except ValueError as e:
         parser.error(str(e))
+    rules = named_rules(args.rules)
     print(f"backend={jax.default_backend()} torch_threads={args.threads} ", end="")
-    print(f"loadavg={os.getloadavg()[0]:.1f} compiler_options={options}")
+    print(f"loadavg={os.getloadavg()[0]:.1f} compiler_options={options} rules={args.rules}")
     if args.train:
         records = run_train(
-            args.repeats, args.min_time, args.convs.split(","), args.threads, options
+            args.repeats, args.min_time, args.conv_impls.split(","), args.threads, options, rules
         )
-        _write_json(args.json, args.threads, options, train=records)
+        _write_json(args.json, args.threads, options, rules=args.rules, train=records)
         return records
 
     if args.quick:
@@ -655,12 +676,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     records = []
     for case, case_torch_times in zip(cases, torch_times, strict=True):
         records.append(
-            run_case(case, batch, repeats, min_time, case_torch_times, options, args.gradients)
+            run_case(
+                case, batch, repeats, min_time, case_torch_times, options, args.gradients, rules
+            )
         )
         print(_row(records[-1]), flush=True)
     for net in dict.fromkeys(r["net"] for r in records):
         print(_summary(records, net))
-    _write_json(args.json, args.threads, options, records=records)
+    _write_json(args.json, args.threads, options, rules=args.rules, records=records)
     return records
 
 

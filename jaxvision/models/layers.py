@@ -3,15 +3,16 @@
 `Conv` and `ConvTranspose` declare exactly the parameters of `flax.linen.Conv` and
 `flax.linen.ConvTranspose` ("kernel" [*window, cin / groups, cout], "bias" [cout]) with the same
 initialisers, so checkpoints and converters do not see a difference, and compute the same
-function through `jaxvision.ops.conv`, whose `impl="auto"` replaces XLA:CPU's slow
-convolutions by matmuls, and its wide 3x3 convs by Winograd's (see
-`jaxvision.ops.conv.choose_impl`). On GPU and TPU "auto" is
-`lax.conv_general_dilated`, exactly what `nn.Conv` runs.
+function through `jaxvision.ops.conv`. Their `impl` picks the lowering: "auto" (per backend and
+shape under `jaxvision.ops.conv.DEFAULT_RULES`: matmuls or Winograd's where XLA:CPU's
+convolution is slow, on GPU and TPU `lax.conv_general_dilated`, exactly what `nn.Conv` runs), a
+`jaxvision.ops.conv.ConvRules` ("auto" under those rules), "xla" or "im2col". The impl is
+validated where the conv runs (`jaxvision.ops.conv.check_conv_impl`), so a model passes its
+`conv_impl` through as it is.
 
 Example:
   >>> import functools
-  >>> from jaxvision.models import get_model, layers
-  >>> model = get_model("resnet18", num_classes=10, stem="cifar", conv=layers.Conv)
+  >>> from jaxvision.models import layers
   >>> conv = functools.partial(layers.Conv, impl="xla")  # force XLA's convolution
   >>> variables = conv(16, (3, 3)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
   >>> jax.tree.map(jnp.shape, variables)  # nn.Conv's parameters
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
 from jaxvision.ops import conv as conv_ops
+from jaxvision.ops.conv import ConvRules
 
 Dtype = Any
 Initializer = Any
@@ -73,8 +75,9 @@ class Conv(nn.Module):
       kernel_init: kernel initialiser ([*window, cin / groups, cout]).
       bias_init: bias initialiser ([cout]).
       impl: "auto" (per backend and shape: `jaxvision.ops.conv.choose_impl`, and on CPU batch
-        chunks for XLA's conv), "xla", "im2col", "winograd" (3x3 stride-1 convs only) or
-        "space_to_depth" (strided convs of one group only).
+        chunks for XLA's conv), a `ConvRules` ("auto" under those rules), "xla", "im2col",
+        "winograd" (3x3 stride-1 convs only) or "space_to_depth" (strided convs of one group
+        only).
       input_dilation: only 1 (use `ConvTranspose`); here for signature compatibility.
 
     Example:
@@ -97,7 +100,7 @@ class Conv(nn.Module):
     precision: Any = None
     kernel_init: Initializer = default_kernel_init
     bias_init: Initializer = default_bias_init
-    impl: str = "auto"
+    impl: str | ConvRules = "auto"
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -169,7 +172,8 @@ class ConvTranspose(nn.Module):
       transpose_kernel: flip the window and swap the channel axes of the kernel (then
         [*window, cout, cin]), as `nn.ConvTranspose` does.
       impl: "auto" (a matmul + overlap-add on CPU, XLA elsewhere, see
-        `jaxvision.ops.conv.choose_transpose_impl`), "xla" or "im2col".
+        `jaxvision.ops.conv.choose_transpose_impl`), a `ConvRules` ("auto" under those rules),
+        "xla" or "im2col".
 
     Example:
       >>> up = ConvTranspose(features=16, kernel_size=(4, 4), strides=(2, 2))
@@ -190,7 +194,7 @@ class ConvTranspose(nn.Module):
     kernel_init: Initializer = default_kernel_init
     bias_init: Initializer = default_bias_init
     transpose_kernel: bool = False
-    impl: str = "auto"
+    impl: str | ConvRules = "auto"
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:

@@ -21,8 +21,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.models import layers
-from jaxvision.ops import conv as conv_ops
 from jaxvision.ops import pooling
+from jaxvision.ops.conv import ConvRules
 
 ModuleDef = Any
 
@@ -34,7 +34,8 @@ conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 # torch's padding=1. "SAME" would pad a stride-2 conv by (0, 1) on even inputs, not (1, 1).
 _PAD_3X3 = ((1, 1), (1, 1))
 # The stem's max pool follows conv_impl: XLA's own lowering with "xla", jaxvision's CPU
-# formulation (`jaxvision.ops.pooling`, same results) with "im2col", per backend with "auto".
+# formulation (`jaxvision.ops.pooling`, same results) with "im2col", per backend with "auto"
+# or a `ConvRules`.
 POOL_IMPL_OF_CONV_IMPL = {"auto": "auto", "xla": "xla", "im2col": "slices"}
 _PAD_7X7 = ((3, 3), (3, 3))
 
@@ -153,13 +154,6 @@ class BottleneckBlock(nn.Module):
         return self.act(y + residual)  # [b, h', w', 4f]
 
 
-def _accepts_impl(conv: ModuleDef) -> bool:
-    """Whether `conv` (a class or a functools.partial of one) is a `layers.Conv`."""
-    while isinstance(conv, functools.partial):
-        conv = conv.func
-    return isinstance(conv, type) and issubclass(conv, layers.Conv)
-
-
 def _is_batch_norm(norm: ModuleDef) -> bool:
     """Whether `norm` (a class or a functools.partial of one) is a BatchNorm."""
     while isinstance(norm, functools.partial):
@@ -181,15 +175,14 @@ class ResNet(nn.Module):
         no pool, for 32x32 images).
       dtype: compute dtype (e.g. jnp.bfloat16); the logits are float32 whatever it is.
       param_dtype: dtype of the parameters.
-      conv: conv module class; it gets `use_bias=False`, the dtypes and a kaiming-normal
-        (fan_out) kernel init. The default, `jaxvision.models.layers.Conv`, has
-        `nn.Conv`'s parameters and results but picks its lowering by backend and
-        shape (`jaxvision.ops.conv.choose_impl`): XLA's convolution on GPU/TPU, matrix
-        products where XLA:CPU's convolution is slow (small feature maps).
-      conv_impl: the lowering of every conv, passed to `layers.Conv` as `impl`: "auto"
-        (per backend and shape), "xla" (`lax.conv_general_dilated`) or "im2col" (matrix
-        products). Anything but "auto" (which leaves `conv` as given) needs `conv` to be a
-        `layers.Conv`. The stem's max pool follows it (`POOL_IMPL_OF_CONV_IMPL`).
+      conv_impl: the lowering of every conv. The convs are `jaxvision.models.layers.Conv`
+        (`nn.Conv`'s parameters and results, with `use_bias=False` and a kaiming-normal
+        fan_out init), which take it as `impl`: "auto" (per backend and shape,
+        `jaxvision.ops.conv.choose_impl`: XLA's convolution on GPU/TPU, matrix products or
+        Winograd's where XLA:CPU's convolution is slow), a `jaxvision.ops.conv.ConvRules`
+        ("auto" under those rules), "xla" (`lax.conv_general_dilated`, what `nn.Conv` runs)
+        or "im2col" (matrix products). The stem's max pool follows it
+        (`POOL_IMPL_OF_CONV_IMPL`; "auto" for a `ConvRules`).
       norm: norm module class. A BatchNorm gets `use_running_average=not train`, `momentum`
         and `epsilon`; any other norm (e.g. `partial(nn.GroupNorm, num_groups=32)`) gets
         `epsilon` only. Both get the dtypes.
@@ -218,8 +211,7 @@ class ResNet(nn.Module):
     stem: str = "imagenet"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
-    conv: ModuleDef = layers.Conv
-    conv_impl: str = "auto"
+    conv_impl: str | ConvRules = "auto"
     norm: ModuleDef = nn.BatchNorm
     act: Callable = nn.relu
     bn_momentum: float = 0.9
@@ -243,28 +235,21 @@ class ResNet(nn.Module):
           32 with the "imagenet" stem (1, 2, 4, 8 with "cifar"); e.g. "C5" [b, h/32, w/32, c5].
 
         Raises:
-          ValueError: for an unknown stem or conv_impl, a conv_impl other than "auto" with a
-            conv that is not a `layers.Conv`, or an input that is not rank 4.
+          ValueError: for an unknown stem or conv_impl (the convs check it), or an input that
+            is not rank 4.
         """
         if self.stem not in STEMS:
             raise ValueError(f"Unknown stem {self.stem!r}; valid stems: {', '.join(STEMS)}.")
-        conv_ops.check_conv_impl(self.conv_impl)
         if x.ndim != 4:
             raise ValueError(f"ResNet expects NHWC images [b, h, w, c], got shape {x.shape}.")
 
-        # "auto" leaves `conv` as given (a partial may set its own impl).
-        conv_kwargs = {} if self.conv_impl == "auto" else {"impl": self.conv_impl}
-        if conv_kwargs and not _accepts_impl(self.conv):
-            raise ValueError(
-                f"conv_impl={self.conv_impl!r} needs conv=layers.Conv, got conv={self.conv!r}."
-            )
         conv = functools.partial(
-            self.conv,
+            layers.Conv,
             use_bias=False,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             kernel_init=conv_kernel_init,
-            **conv_kwargs,
+            impl=self.conv_impl,
         )
         norm_kwargs = dict(epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
         if _is_batch_norm(self.norm):
@@ -275,7 +260,7 @@ class ResNet(nn.Module):
         if self.stem == "imagenet":
             x = conv(self.num_filters, (7, 7), 2, padding=_PAD_7X7, name="stem_conv")(x)
             x = self.act(norm(name="stem_norm")(x))  # [b, h/2, w/2, f]
-            pool_impl = POOL_IMPL_OF_CONV_IMPL[self.conv_impl]
+            pool_impl = POOL_IMPL_OF_CONV_IMPL.get(self.conv_impl, "auto")
             x = pooling.max_pool(x, (3, 3), (2, 2), _PAD_3X3, impl=pool_impl)  # [b, h/4, w/4, f]
         else:
             x = conv(self.num_filters, (3, 3), 1, padding=_PAD_3X3, name="stem_conv")(x)

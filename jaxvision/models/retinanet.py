@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from jaxvision.models import layers
 from jaxvision.models.fpn import FPN, level_name
-from jaxvision.ops import conv as conv_ops
+from jaxvision.ops.conv import ConvRules
 
 ModuleDef = Any
 # Initial probability of "object" for every class (the paper's prior pi).
@@ -93,7 +93,7 @@ class RetinaNet(nn.Module):
       prior_prob: initial foreground probability of the classifier.
       dtype: compute dtype; outputs are float32.
       conv_impl: lowering of every conv of the FPN and heads (``layers.Conv``'s
-        ``impl``: "auto", "xla", "im2col").
+        ``impl``: "auto", "xla", "im2col", or a ``jaxvision.ops.conv.ConvRules``).
     """
 
     backbone: nn.Module
@@ -106,7 +106,7 @@ class RetinaNet(nn.Module):
     head_norm: str = "none"
     prior_prob: float = DEFAULT_PRIOR_PROB
     dtype: Any = jnp.float32
-    conv_impl: str = "auto"
+    conv_impl: str | ConvRules = "auto"
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = True) -> dict[str, jax.Array]:
@@ -120,7 +120,6 @@ class RetinaNet(nn.Module):
           ``{"logits": [b, n, num_classes], "deltas": [b, n, 4]}`` float32, with
           ``n = num_anchors * sum_l h_l * w_l``.
         """
-        conv_ops.check_conv_impl(self.conv_impl)
         conv = functools.partial(layers.Conv, impl=self.conv_impl)
         features = self.backbone(images, train=train)
         pyramid = FPN(

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.models import layers
-from jaxvision.ops import conv as conv_ops
+from jaxvision.ops.conv import ConvRules
 
 CLASSIFIERS = ("token", "gap")
 
@@ -112,6 +112,18 @@ class EncoderBlock(nn.Module):
         return x + dropout(y, deterministic=deterministic)  # [b, n, d]
 
 
+def _check_inputs(x: jnp.ndarray, patch_size: int, classifier: str) -> None:
+    """Raises ValueError for an unknown classifier, images not [b, h, w, c], or an image size
+    that the patch size does not divide."""
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"Unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}.")
+    if x.ndim != 4:
+        raise ValueError(f"ViT expects NHWC images [b, h, w, c], got shape {x.shape}.")
+    h, w = x.shape[1:3]
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"patch_size {patch_size} must divide the image size {h}x{w}.")
+
+
 class ViT(nn.Module):
     """Vision Transformer classifier.
 
@@ -130,7 +142,8 @@ class ViT(nn.Module):
       param_dtype: parameter dtype.
       remat: recompute each encoder block in the backward pass (`nn.remat`) to save memory.
       conv_impl: lowering of the patch-embedding conv (`layers.Conv`'s `impl`): "auto"
-        (per backend and shape), "xla" or "im2col".
+        (per backend and shape), a `jaxvision.ops.conv.ConvRules` ("auto" under those
+        rules), "xla" or "im2col".
       head_zeroinit: start the head at zero (big_vision's default for training from scratch).
 
     Example:
@@ -156,7 +169,7 @@ class ViT(nn.Module):
     param_dtype: Any = jnp.float32
     remat: bool = False
     head_zeroinit: bool = True
-    conv_impl: str = "auto"
+    conv_impl: str | ConvRules = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = True) -> jnp.ndarray:
@@ -173,17 +186,8 @@ class ViT(nn.Module):
           ValueError: for an unknown classifier or conv_impl, an input that is not rank 4,
             or an image size that the patch size does not divide.
         """
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(
-                f"Unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIFIERS)}."
-            )
-        conv_ops.check_conv_impl(self.conv_impl)
-        if x.ndim != 4:
-            raise ValueError(f"ViT expects NHWC images [b, h, w, c], got shape {x.shape}.")
-        b, h, w, _ = x.shape
-        p = self.patch_size
-        if h % p or w % p:
-            raise ValueError(f"patch_size {p} must divide the image size {h}x{w}.")
+        _check_inputs(x, self.patch_size, self.classifier)
+        b, p = x.shape[0], self.patch_size
         deterministic = not train
 
         x = jnp.asarray(x, self.dtype)  # [b, h, w, c]

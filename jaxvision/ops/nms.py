@@ -11,8 +11,8 @@ Greedy NMS visits boxes by score (ties: the lowest index), keeps a box unless a 
   candidates are cheap.
 - "matrix" (GPUs and TPUs): the [n, n] suppression matrix of the sorted candidates and a
   fixed-point iteration over it (``_greedy_nms_matrix``), a few fused passes instead of one
-  launch-bound step per kept box. On an H100 it cut ``multiclass_nms`` for a batch of 16 from
-  3.5-4.2 ms to 0.7-1.3 ms (``benchmarks.detection_postprocess``).
+  launch-bound step per kept box (``python -m benchmarks.detection_postprocess``; figures in
+  benchmarks/RESULTS.md, "Detection post-processing").
 
 Dense detectors first keep the ``pre_nms_top_k`` best (box, class) pairs: ``top_k_pairs``
 finds them among the best rows, as one top-k over all pairs would (exactly, for NaN-free
@@ -40,14 +40,10 @@ from jaxvision.ops import boxes as box_ops
 
 # Score of a removed (suppressed, selected or below-threshold) candidate.
 _REMOVED = -math.inf
-# `top_k_pairs` ranks rows first only for score matrices of at least this many pairs; smaller
-# ones take one top-k over all pairs. On the CPU (2 vCPU EPYC, k = 1000, batch 4, ms per batch,
-# one top-k over all pairs against rows first): 8,400 x 80 pairs (YOLO at 640 px) 6.1 against
-# 3.6; 3,000 x 80 3.3 against 3.1; 6,000 x 8 1.7 against 2.1; 3,024 x 8 1.4 against 1.8.
-# RetinaNet at 640 px (76,725 x 80), batch 16: 171 against 38.
+# `top_k_pairs` ranks rows first from this many pairs, else one top-k over all pairs
+# [python -m benchmarks.detection_postprocess].
 MIN_PAIRS_TO_RANK_ROWS = 2**18
-# Accelerators compute NMS from the [n, n] suppression matrix up to this many candidates
-# (`nms_method`): 4096^2 booleans, 16 MiB an image (64 MiB of float32 IoU, unless fused).
+# Accelerators take the [n, n] matrix NMS up to this many candidates, 16 MiB of booleans an image.
 MAX_MATRIX_NMS_BOXES = 4096
 NMS_METHODS = ("loop", "matrix")
 
@@ -66,13 +62,12 @@ def nms_method(num_boxes: int, backend: str | None = None) -> str:
 
     Both give the same result, up to IoU rounding at the threshold. "loop" takes one box a
     step (argmax, then IoU with all boxes): O(n) memory, but on a GPU each of its up to
-    ``max_outputs`` steps costs a few kernel launches and a predicate read by the host,
-    about 35 us, so 100 detections for a batch of 16 images took 3.5 ms on an H100
-    (`benchmarks.detection_postprocess`). "matrix" sorts once, builds the [n, n] suppression
-    matrix, and resolves the greedy order by a fixed-point iteration of one matrix-vector
-    pass each (see `_greedy_nms_matrix`), a handful of passes for real detections (more for
-    long chains of overlapping boxes). It is used on accelerators for up to ``MAX_MATRIX_NMS_BOXES``
-    candidates; the CPU keeps the loop, whose arithmetic is n times smaller.
+    ``max_outputs`` steps costs a few kernel launches and a predicate read by the host.
+    "matrix" sorts once, builds the [n, n] suppression matrix, and resolves the greedy order
+    by a fixed-point iteration of one matrix-vector pass each (see `_greedy_nms_matrix`), a
+    handful of passes for real detections (more for long chains of overlapping boxes). It is
+    used on accelerators for up to ``MAX_MATRIX_NMS_BOXES`` candidates; the CPU keeps the
+    loop, whose arithmetic is n times smaller.
     """
     backend = backend or jax.default_backend()
     if backend != "cpu" and num_boxes <= MAX_MATRIX_NMS_BOXES:
@@ -301,8 +296,8 @@ def top_k_pairs(scores: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     if k >= n or n * c < MIN_PAIRS_TO_RANK_ROWS:  # no row can be left out, or too few pairs
         top_scores, flat_index = lax.top_k(scores.reshape(n * c), k)  # [k] each
         return top_scores, flat_index
-    # A plain max: any elementwise pass before it (e.g. to order NaN and -0 as lax.top_k
-    # does) took XLA:CPU off its fast reduction, 14 -> 118 ms for RetinaNet at batch 16.
+    # A plain max: an elementwise pass before it (e.g. to order NaN and -0 as lax.top_k
+    # does) takes XLA:CPU off its fast reduction.
     row_max = jnp.max(scores, axis=1)  # [n]
     _, rows = lax.top_k(row_max, k)  # [k]
     rows = jnp.sort(rows)  # [k] ascending: the candidates keep the flat order for ties

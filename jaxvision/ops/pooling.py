@@ -1,10 +1,9 @@
 """Max pooling whose gradient is elementwise work, for backends where XLA's is slow (XLA:CPU).
 
 `flax.linen.max_pool` is `lax.reduce_window(max)`. Its gradient is XLA's select-and-scatter,
-which XLA:CPU lowers to a scatter driven by iota index tensors. In a ResNet-18 train step at
-64 px (batch 128) that gradient is about 10% of the step: four `s32[128,34,34,64]` iotas, a
-concatenate of `s32[2097152,4]` indices and a scatter (`python -m benchmarks.throughput`
-profile, 2026-11-26).
+which XLA:CPU lowers to a scatter driven by iota index tensors, a visible part of a ResNet
+train step with the "imagenet" stem (`python -m benchmarks.step_variants --stem=imagenet
+--impls=auto,xla`; figures in benchmarks/RESULTS.md, "Conv lowering rules (CPU)").
 
 `impl="slices"` computes the same pooling as the maximum of the k**n strided windows
 (`lax.slice` of the input padded with -inf), and its gradient (`jax.custom_vjp`) as the same

@@ -1,5 +1,6 @@
 """The conv-lowering benchmark: its gradients agree across frameworks, and its smoke run."""
 
+import dataclasses
 import json
 
 import jax
@@ -9,7 +10,8 @@ import pytest
 import torch
 
 from benchmarks import conv_lowering
-from jaxvision.engine import compiler_options
+from jaxvision.ops.conv import DEFAULT_RULES
+from train import host_tuning as compiler_options
 
 CASES = conv_lowering.quick_cases()
 # Every shape the benchmark can time, for the torch-side gradient identities (batch 2).
@@ -111,3 +113,24 @@ def test_quick_run_with_gradients_under_the_engine_options(tmp_path, capsys):
 def test_bad_options_exit():
     with pytest.raises(SystemExit):
         conv_lowering.main(["--quick", "--options=fast"])
+
+
+def test_auto_runs_under_the_given_rules():
+    """--rules reaches "auto": rules that send 8x8 outputs to im2col leave no XLA conv (on the
+    CPU; elsewhere "auto" is XLA's conv under any rules)."""
+    case = CASES[0]  # 8x8x16->32 k3s1
+    x, w, ct = conv_lowering._case_arrays(case, batch=2)
+    wider = dataclasses.replace(DEFAULT_RULES, im2col_max_out_pixels=64)
+    convs = {}
+    for name, rules in (("shipped", DEFAULT_RULES), ("wider", wider)):
+        fwd = conv_lowering._jax_fns(case, "auto", options={}, rules=rules)["fwd"]
+        convs[name] = fwd.lower(x, w, ct).compile().as_text().count("convolution(")
+    assert convs == {"shipped": 1, "wider": 0 if jax.default_backend() == "cpu" else 1}
+    assert conv_lowering.named_rules("no_winograd").winograd_min_channels == 2**31
+
+
+@pytest.mark.parametrize("conv_impl", ["xla", DEFAULT_RULES])
+def test_train_step_takes_the_conv_impl(conv_impl):
+    step = conv_lowering.jax_train_step("resnet_tiny", 8, "cifar", 2, conv_impl, options={})
+    step()  # compiles and runs one SGD step
+    step()

@@ -1,19 +1,16 @@
-"""The interleaved train-step A/B benchmark runs, and leaves the conv rules as shipped."""
+"""The interleaved train-step A/B benchmark runs, and varies the conv rules by `ConvRules`
+objects passed as the model's conv_impl, never by changing `jaxvision.ops.conv`."""
+
+import dataclasses
 
 import pytest
 
 from benchmarks import step_variants
 from jaxvision.ops import conv
+from jaxvision.ops.conv import DEFAULT_RULES, ConvRules
 
 
-def test_tiny_run_times_every_variant_and_restores_rules():
-    shipped = (
-        conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
-        conv.CPU_IM2COL_1X1,
-        conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
-        conv.CPU_WINOGRAD_MIN_CHANNELS,
-        conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
-    )
+def test_tiny_run_times_every_variant_and_leaves_the_rules_alone():
     records = step_variants.main(
         [
             "--model=resnet_tiny",
@@ -34,14 +31,49 @@ def test_tiny_run_times_every_variant_and_restores_rules():
     ]
     for rec in records.values():
         assert len(rec["times_s"]) == 2 and rec["median_s"] > 0 and rec["images_per_s"] > 0
-    assert shipped == (
-        conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
-        conv.CPU_IM2COL_1X1,
-        conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
-        conv.CPU_WINOGRAD_MIN_CHANNELS,
-        conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
+    assert ConvRules() == DEFAULT_RULES
+    assert conv.choose_impl((128, 4, 4, 512), (3, 3, 512, 512), backend="cpu") == "winograd"
+
+
+def test_named_rules_turn_one_rule_off_each():
+    shipped = step_variants.named_rules("shipped")
+    assert shipped == DEFAULT_RULES
+    changed = {
+        name: {
+            f.name
+            for f in dataclasses.fields(ConvRules)
+            if getattr(step_variants.named_rules(name), f.name) != getattr(shipped, f.name)
+        }
+        for name in step_variants.RULES
+    }
+    assert changed == {
+        "shipped": set(),
+        "retuned": {"batch_chunks", "im2col_1x1", "im2col_max_out_pixels_strided"},
+        "chunked_forward": {"chunk_derivatives_only"},
+        "no_chunks": {"batch_chunks"},
+        "no_winograd": {"winograd_min_channels"},
+        "no_space_to_depth": {"space_to_depth_max_in_channels"},
+    }
+    wide = ((128, 4, 4, 512), (3, 3, 512, 512))
+    assert conv.choose_impl(*wide, backend="cpu", rules=shipped) == "winograd"
+    no_winograd = step_variants.named_rules("no_winograd")
+    assert conv.choose_impl(*wide, backend="cpu", rules=no_winograd) == "xla"
+    stem = ((32, 64, 64, 3), (7, 7, 3, 32), 2)
+    no_fold = step_variants.named_rules("no_space_to_depth")
+    assert conv.choose_impl(*stem, backend="cpu", rules=no_fold) == "xla"
+    big = (256, 56, 56, 64)
+    assert (
+        conv.choose_batch_chunk(big, big, 4, "cpu", step_variants.named_rules("no_chunks")) is None
     )
-    assert conv.choose_batch_chunk is not step_variants._no_chunk
+    with pytest.raises(ValueError, match="Unknown rules"):
+        step_variants.named_rules("mine")
+
+
+def test_the_model_gets_the_rules_only_under_auto():
+    no_winograd = step_variants.named_rules("no_winograd")
+    assert step_variants.model_conv_impl("auto", "no_winograd") == no_winograd
+    assert step_variants.model_conv_impl("xla", "no_winograd") == "xla"
+    assert step_variants.model_conv_impl("im2col", "shipped") == "im2col"
 
 
 @pytest.mark.parametrize("flag", ["--options=fast", "--rules=mine", "--impls=cuda", "--rounds=1"])

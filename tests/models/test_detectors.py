@@ -1,4 +1,4 @@
-"""FPN, RetinaNet, the YOLO-style detector and the localizer: shapes, order, lowering."""
+"""FPN, RetinaNet, the FCOS detector and the localizer: shapes, order, lowering."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from jaxvision.models import resnet
+from jaxvision.models.fcos import FCOS
 from jaxvision.models.fpn import FPN
 from jaxvision.models.localizer import Localizer
 from jaxvision.models.retinanet import RetinaNet, prior_bias
-from jaxvision.models.yolo import YOLO
 from jaxvision.ops import anchors as anchor_ops
+from jaxvision.ops.conv import ConvRules
 
 
 def _backbone(**kw):
@@ -64,8 +65,8 @@ def test_retinanet_outputs_one_row_per_anchor_of_anchor_grid():
     assert prior_bias(0.01) == pytest.approx(np.log(0.01 / 0.99))
 
 
-def test_yolo_outputs_one_row_per_point_of_point_grid_in_bfloat16_too():
-    model = YOLO(
+def test_fcos_outputs_one_row_per_point_of_point_grid_in_bfloat16_too():
+    model = FCOS(
         backbone=_backbone(dtype=jnp.bfloat16),
         num_classes=4,
         fpn_features=16,
@@ -81,7 +82,7 @@ def test_yolo_outputs_one_row_per_point_of_point_grid_in_bfloat16_too():
     assert {"scale3", "scale4", "scale5"} <= set(variables["params"])
 
 
-@pytest.mark.parametrize("model_cls", [RetinaNet, YOLO])
+@pytest.mark.parametrize("model_cls", [RetinaNet, FCOS])
 def test_conv_impl_changes_the_lowering_not_the_result(model_cls):
     x = jax.random.normal(jax.random.key(1), (2, 64, 64, 3))
     outs, kinds = [], []
@@ -98,6 +99,29 @@ def test_conv_impl_changes_the_lowering_not_the_result(model_cls):
         jaxpr = str(jax.make_jaxpr(lambda v, m=model: m.apply(v, x, train=False))(variables))
         kinds.append("conv_general_dilated" in jaxpr)
     assert kinds == [True, False]
+    for key in outs[0]:
+        np.testing.assert_allclose(outs[0][key], outs[1][key], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("model_cls", [RetinaNet, FCOS])
+def test_rules_as_conv_impl_reach_every_conv(model_cls):
+    # Rules that send every conv to im2col on the CPU: no XLA conv left there, same outputs.
+    every_conv_im2col = ConvRules(im2col_max_out_pixels=2**31, im2col_max_out_pixels_strided=2**31)
+    x = jax.random.normal(jax.random.key(1), (2, 64, 64, 3))
+    outs, kinds = [], []
+    for impl in ("xla", every_conv_im2col):
+        model = model_cls(
+            backbone=_backbone(conv_impl=impl),
+            num_classes=3,
+            fpn_features=8,
+            head_convs=1,
+            conv_impl=impl,
+        )
+        variables = model.init(jax.random.key(0), x, train=False)
+        outs.append(model.apply(variables, x, train=False))
+        jaxpr = str(jax.make_jaxpr(lambda v, m=model: m.apply(v, x, train=False))(variables))
+        kinds.append("conv_general_dilated" in jaxpr)
+    assert kinds == [True, jax.default_backend() != "cpu"]
     for key in outs[0]:
         np.testing.assert_allclose(outs[0][key], outs[1][key], rtol=1e-4, atol=1e-4)
 

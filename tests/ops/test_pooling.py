@@ -8,6 +8,7 @@ import pytest
 
 from jaxvision.models import get_model
 from jaxvision.ops import pooling
+from jaxvision.ops.conv import DEFAULT_RULES
 
 CASES = [
     # (input shape, window, strides, padding)
@@ -68,7 +69,13 @@ def test_choose_impl_and_bad_impl():
         pooling.max_pool(jnp.ones((1, 4, 4, 1)), (2, 2), impl="cuda")
 
 
-@pytest.mark.parametrize("conv_impl, uses_reduce_window", [("xla", True), ("im2col", False)])
+ON_CPU = jax.default_backend() == "cpu"
+
+
+@pytest.mark.parametrize(
+    "conv_impl, uses_reduce_window",
+    [("xla", True), ("im2col", False), ("auto", not ON_CPU), (DEFAULT_RULES, not ON_CPU)],
+)
 def test_resnet_stem_pool_follows_conv_impl(conv_impl, uses_reduce_window):
     model = get_model("resnet18", num_classes=3, conv_impl=conv_impl)
     x = jnp.ones((1, 32, 32, 3))

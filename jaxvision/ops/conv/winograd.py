@@ -21,23 +21,21 @@ errors; it is not built.)
 
 The transforms cost memory traffic: the input goes to the Winograd domain 4x larger
 (16 values a tile of 4 outputs), and the matmuls' output comes back from 4x larger. That
-traffic is a fixed cost an element, while the saving grows with the channel counts: on
-XLA:CPU this lowering beats XLA's conv from 128 channels on (4x4 to 28x28 maps, a ResNet's
-later stages: 1.0-1.45x forward + backward; 7x7x512 0.97x, whose forward gains 1.2x) and loses
-at 64, and the transforms' fixed costs lose on small problems. `jaxvision.ops.conv.choose_impl`
-holds the rule (`CPU_WINOGRAD_MIN_CHANNELS`, `CPU_WINOGRAD_MIN_MATMUL_MACS`) and the
-measurements.
+traffic is a fixed cost an element, while the saving grows with the channel counts, so the
+lowering pays on wide convs over enough tiles only: `jaxvision.ops.conv.ConvRules` holds the
+rule (`winograd_min_channels`, `winograd_min_matmul_macs`), and benchmarks/RESULTS.md
+("Conv lowering rules (CPU)") the measurements.
 
 Both gradients run in the Winograd domain too, with 2.25x fewer matmul FLOPs. The kernel
 gradient is autodiff's transpose of the formulation (16 matmuls over the tiles, of the
 Winograd-domain input and cotangent). The input gradient is not: autodiff's transpose of the
-input transform scatters 16 planes back onto overlapping tiles, about 2x slower than the
-forward pass on XLA:CPU. A `custom_jvp` (`_jvp`) makes it the forward Winograd conv of the
+input transform scatters 16 planes back onto overlapping tiles, slower than the forward
+pass on XLA:CPU. A `custom_jvp` (`_jvp`) makes it the forward Winograd conv of the
 cotangent with the kernel flipped, its channels swapped. Forward mode and higher derivatives
 work (tested against `lax`).
 
 Inputs of lower precision than float32 (bfloat16, float16) are computed in float32 and the
-result rounded once, as XLA's convs round: rounding after each transform had 4.4x the error.
+result rounded once, as XLA's convs round (rounding after each transform adds error).
 
 Layouts are flax's: input [b, h, w, cin] (NHWC), kernel [3, 3, cin, cout] (HWIO).
 
@@ -254,7 +252,7 @@ def _jvp(padding, precision, primals, tangents):
     transpose, the input gradient, is a Winograd conv.
 
     Autodiff's transpose of `_forward` in x scatters the 16 Winograd-domain planes back onto
-    overlapping tiles, about 2x slower than the forward on XLA:CPU. The input gradient of a
+    overlapping tiles, slower than the forward on XLA:CPU. The input gradient of a
     3x3 conv is the 3x3 conv of the cotangent with the kernel flipped and cin, cout swapped,
     padded (2 - low, 2 - high). Written as the `jax.linear_transpose` of that conv, the input
     tangent transposes back to it in reverse mode. (Forward mode runs the slow transpose.)

@@ -1,4 +1,4 @@
-"""A YOLO-style anchor-free single-shot detector (FCOS / YOLOX family).
+"""FCOS (Tian et al., 2019): an anchor-free single-shot detector, with YOLOX's decoupled head.
 
 One prediction per feature-map location ("point") and no anchors: a backbone, an FPN
 and a decoupled head shared over levels, with a classification branch (class logits)
@@ -8,12 +8,12 @@ of each level is multiplied by a learned per-level scale (FCOS).
 
 Outputs are concatenated over levels in the order of ``jaxvision.ops.anchors.point_grid``
 (level, then y, then x). Assignment (centre sampling), losses and decoding are the
-task's (``jaxvision.tasks.yolo``).
+task's (``jaxvision.tasks.fcos``).
 
 Example:
   >>> from jaxvision.models.resnet import ResNetTiny
   >>> backbone = ResNetTiny(num_classes=1, features_only=True)
-  >>> model = YOLO(backbone=backbone, num_classes=80)
+  >>> model = FCOS(backbone=backbone, num_classes=80)
   >>> x = jnp.zeros((1, 128, 128, 3))
   >>> out = model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
   >>> out["logits"].shape, out["box"].shape, out["quality"].shape  # 16² + 8² + 4² points
@@ -37,10 +37,10 @@ from jaxvision.models.retinanet import (
     ConvTower,
     prior_bias,
 )
-from jaxvision.ops import conv as conv_ops
+from jaxvision.ops.conv import ConvRules
 
 
-class YOLO(nn.Module):
+class FCOS(nn.Module):
     """Anchor-free detector with a decoupled head.
 
     Attributes:
@@ -54,7 +54,7 @@ class YOLO(nn.Module):
       prior_prob: initial foreground probability of the classifier.
       dtype: compute dtype; outputs are float32.
       conv_impl: lowering of every conv of the FPN and head (``layers.Conv``'s
-        ``impl``: "auto", "xla", "im2col").
+        ``impl``: "auto", "xla", "im2col", or a ``jaxvision.ops.conv.ConvRules``).
     """
 
     backbone: nn.Module
@@ -66,7 +66,7 @@ class YOLO(nn.Module):
     head_norm: str = "group"
     prior_prob: float = DEFAULT_PRIOR_PROB
     dtype: Any = jnp.float32
-    conv_impl: str = "auto"
+    conv_impl: str | ConvRules = "auto"
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = True) -> dict[str, jax.Array]:
@@ -82,7 +82,6 @@ class YOLO(nn.Module):
           right, bottom) in units of the level's stride: distances are
           ``exp(box) * stride``.
         """
-        conv_ops.check_conv_impl(self.conv_impl)
         conv = functools.partial(layers.Conv, impl=self.conv_impl)
         features = self.backbone(images, train=train)
         pyramid = FPN(

@@ -8,10 +8,11 @@ A conv of stride s reads input rows i * s + t for tap t of its k taps. Writing t
 with X[j] = (xp[j * s + r])_r, the padded input folded s-to-1 into channels (space to
 depth), and W[a] the matching fold of the kernel: a stride-1, VALID conv with k' taps and
 s times the input channels, a dim at a time. A 7x7 stride-2 stem over 3 channels becomes a
-4x4 stride-1 conv over 12 channels, which XLA:CPU's conv runs faster (forward 3.0-3.3 ms
-against 3.9-4.6 for the localizer's stem at batch 32, 64 px); MLPerf's TPU ResNets fold
-their stem the same way. The result is the strided conv's up to float rounding (input rows
-the strided conv never reads are cropped, so non-finite values there stay out too).
+4x4 stride-1 conv over 12 channels, which XLA:CPU's conv runs faster than the strided conv
+over 3 channels (`jaxvision.ops.conv.ConvRules.space_to_depth_max_in_channels`); MLPerf's
+TPU ResNets fold their stem the same way. The result is the strided conv's up to float
+rounding (input rows the strided conv never reads are cropped, so non-finite values there stay
+out too).
 
 Gradients are autodiff's: the fold is a pad, a reshape and a transpose.
 
@@ -30,6 +31,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxvision.ops.conv import shapes
 
 
 def applies(
@@ -105,8 +108,7 @@ def conv(
         (size + lo + hi - k) // s + 1
         for size, k, s, (lo, hi) in zip(x.shape[1:-1], window, strides, pads, strict=True)
     ]
-    spatial = "DHW"[-n:]
-    dimension_numbers = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
+    dimension_numbers = shapes.dimension_numbers(n)
     if x.shape[0] == 0 or kernel.shape[-1] == 0 or min(out) <= 0:  # nothing to fold
         return lax.conv_general_dilated(
             x, kernel, strides, pads, dimension_numbers=dimension_numbers, precision=precision
