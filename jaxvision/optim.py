@@ -370,20 +370,46 @@ def _unknown_message(key: str, value: Any, valid: tuple[str, ...]) -> str:
 
 
 def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
-    """Merges ``config`` over the defaults and validates every value."""
+    """Merges ``config`` over the defaults and validates every value, in a fixed order.
+
+    Args:
+        config: optimizer config (see `default_config`); missing keys take defaults.
+        total_steps: number of optimizer updates of the run.
+
+    Returns:
+        A dict of every default key: numbers coerced, ``piecewise_boundaries`` a tuple.
+    """
+    cfg = _merge_with_defaults(config)
+    _check_total_steps(total_steps)
+    _check_choices(cfg)
+    cfg = _coerce_numbers(cfg)
+    _check_ranges(cfg)
+    _check_warmup_steps(cfg, total_steps)
+    cfg = {**cfg, "piecewise_boundaries": _piecewise_boundaries(cfg)}
+    _check_optimizer_options(cfg)
+    return cfg
+
+
+def _merge_with_defaults(config: ConfigLike) -> dict[str, Any]:
+    """The defaults updated with ``config``; raises on a key the defaults do not have."""
     cfg = default_config().to_dict()
     given = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
     unknown = sorted(set(given) - set(cfg))
     if unknown:
         raise ValueError(f"Unknown optimizer config keys {unknown}; valid: {', '.join(cfg)}.")
     cfg.update(given)
+    return cfg
 
-    if (
-        isinstance(total_steps, bool)
-        or not isinstance(total_steps, numbers.Integral)
-        or total_steps < 1
-    ):
+
+def _check_total_steps(total_steps: int) -> None:
+    """Raises unless ``total_steps`` is a positive int (bools rejected)."""
+    is_int = isinstance(total_steps, numbers.Integral) and not isinstance(total_steps, bool)
+    if not is_int or total_steps < 1:
         raise ValueError(f"total_steps must be a positive int, got {total_steps!r}.")
+
+
+def _check_choices(cfg: dict[str, Any]) -> None:
+    """Raises on a name, schedule or decay mask outside its valid choices."""
     for key, valid in (
         ("name", OPTIMIZER_NAMES),
         ("schedule", SCHEDULE_NAMES),
@@ -392,6 +418,10 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
         if cfg[key] not in valid:
             raise ValueError(_unknown_message(key, cfg[key], valid))
 
+
+def _coerce_numbers(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``cfg`` with floats and ints coerced; raises on bools and wrong kinds."""
+    cfg = dict(cfg)
     for key in _FLOAT_KEYS:
         value = cfg[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -402,6 +432,11 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"{key} must be an int, got {value!r}.")
         cfg[key] = int(value)
+    return cfg
+
+
+def _check_ranges(cfg: dict[str, Any]) -> None:
+    """Raises on a number outside its range (each key checked on its own)."""
     for key in _NON_NEGATIVE_KEYS:
         if cfg[key] < 0:
             raise ValueError(f"{key} must be >= 0, got {cfg[key]}.")
@@ -416,6 +451,9 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
     if cfg["accumulation_steps"] < NO_ACCUMULATION:
         raise ValueError(f"accumulation_steps must be >= 1, got {cfg['accumulation_steps']}.")
 
+
+def _check_warmup_steps(cfg: dict[str, Any], total_steps: int) -> None:
+    """Raises when the warmup does not fit in the run (strictly, for warmup_cosine)."""
     if cfg["schedule"] == "warmup_cosine" and cfg["warmup_steps"] >= total_steps:
         raise ValueError(
             f"warmup_steps ({cfg['warmup_steps']}) must be < total_steps ({total_steps}) "
@@ -425,6 +463,10 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
         raise ValueError(
             f"warmup_steps ({cfg['warmup_steps']}) must be <= total_steps ({total_steps})."
         )
+
+
+def _piecewise_boundaries(cfg: dict[str, Any]) -> tuple[Any, ...]:
+    """``piecewise_boundaries`` as a tuple; for the piecewise schedule, checked as well."""
     boundaries = cfg["piecewise_boundaries"]
     if isinstance(boundaries, numbers.Real):
         boundaries = (boundaries,)
@@ -437,8 +479,11 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
             "piecewise_boundaries must be strictly increasing fractions of total_steps "
             f"in (0, 1), got {boundaries}."
         )
-    cfg["piecewise_boundaries"] = boundaries
+    return boundaries
 
+
+def _check_optimizer_options(cfg: dict[str, Any]) -> None:
+    """Raises on weight decay with adam, and on nesterov where the optimizer cannot do it."""
     if cfg["name"] == "adam" and cfg["weight_decay"] > 0:
         raise ValueError(
             "adam does not take weight_decay (L2 in Adam is not weight decay); "
@@ -451,4 +496,3 @@ def _resolve(config: ConfigLike, total_steps: int) -> dict[str, Any]:
             )
         if cfg["name"] in ("sgd", "lars") and cfg["momentum"] == 0:
             raise ValueError(f"nesterov needs momentum > 0 for {cfg['name']}.")
-    return cfg

@@ -1,4 +1,9 @@
-"""Tests of the detection evaluator: pycocotools run the standard way, and hand-computed VOC AP."""
+"""Tests of the detection evaluator: against pycocotools run the standard way (from JSON files),
+and its contract: ignored boxes, empty images, undefined metrics, per-class values, batches.
+
+The COCO data, VOC AP and record checks it builds on are tested in test_detection_coco.py,
+test_detection_voc.py and test_detection_records.py.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from jaxvision.metrics.detection import (
-    COCO_STAT_NAMES,
-    DetectionEvaluator,
-    average_precision,
-    box_iou,
-)
+from jaxvision.metrics.detection import COCO_STAT_NAMES, DetectionEvaluator
 
-TMP_ROOT = "/tmp/helper-eval"
 CLASSES = ("cat", "dog", "bird")
 HEIGHT, WIDTH = 480, 640
 
@@ -105,8 +104,7 @@ def _pycocotools_from_files(images, predictions):
                     "score": float(score),
                 }
             )
-    os.makedirs(TMP_ROOT, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=TMP_ROOT) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         gt_file, res_file = os.path.join(tmp, "gt.json"), os.path.join(tmp, "res.json")
         with open(gt_file, "w") as f:
             json.dump(gt, f)
@@ -137,9 +135,6 @@ def _one_image(gt_boxes, gt_labels, boxes, scores, labels, gt_ignore=None, image
         scores=np.asarray(scores, np.float64),
         labels=np.asarray(labels),
     )
-
-
-# --- COCO ------------------------------------------------------------------------------------
 
 
 def test_perfect_predictions_score_one():
@@ -330,70 +325,3 @@ def test_bad_inputs_raise():
         evaluator.add(**good)
     with pytest.raises(ValueError, match="class_names"):
         DetectionEvaluator([])
-
-
-# --- VOC -------------------------------------------------------------------------------------
-
-
-def test_voc_ap50_hand_computed():
-    # Two objects A and B of one class; three detections, highest score first:
-    #   0.9 on A -> TP   precision 1/1, recall 1/2
-    #   0.8 far  -> FP   precision 1/2, recall 1/2
-    #   0.7 on B -> TP   precision 2/3, recall 2/2
-    # Envelope: 1 on (0, 1/2], 2/3 on (1/2, 1] -> AP = 1/2 * 1 + 1/2 * 2/3 = 5/6.
-    a, b, far = [0, 0, 100, 100], [200, 200, 300, 300], [400, 0, 480, 60]
-    # Given out of score order, to check the ranking.
-    image = _one_image([a, b], [0, 0], [b, a, far], [0.7, 0.9, 0.8], [0, 0, 0])
-    evaluator = DetectionEvaluator(CLASSES)
-    evaluator.add(**image)
-    assert evaluator.compute()["VOC_AP50"] == pytest.approx(5 / 6, abs=1e-12)
-
-
-def test_voc_ap50_difficult_boxes_are_neither_tp_nor_fp():
-    # A is normal, D difficult. Detections: 0.9 on D, 0.85 again on D, 0.8 far, 0.7 on A.
-    # D's detections leave the ranking: FP (P 0, R 0) then TP (P 1/2, R 1) -> AP = 1/2.
-    # (Were D a normal box: TP, FP, FP, TP -> 1/2 * 1 + 1/2 * 1/2 = 3/4; were its
-    # detections false positives: FP, FP, FP, TP -> 1/4.)
-    a, d, far = [0, 0, 100, 100], [200, 200, 300, 300], [400, 0, 480, 60]
-    boxes, scores = [d, d, far, a], [0.9, 0.85, 0.8, 0.7]
-    image = _one_image([a, d], [0, 0], boxes, scores, [0, 0, 0, 0], gt_ignore=[False, True])
-    evaluator = DetectionEvaluator(CLASSES)
-    evaluator.add(**image)
-    assert evaluator.compute()["VOC_AP50"] == pytest.approx(0.5, abs=1e-12)
-    normal = DetectionEvaluator(CLASSES)
-    normal.add(**{**image, "gt_ignore": None})
-    assert normal.compute()["VOC_AP50"] == pytest.approx(0.75, abs=1e-12)
-
-
-def test_voc_ap50_duplicates_threshold_and_classes():
-    a = [0.0, 0.0, 100.0, 100.0]
-    half = [0.0, 0.0, 100.0, 50.0]  # IoU with A = 0.5 exactly: a match (>= 0.5).
-    under = [0.0, 0.0, 100.0, 49.0]  # IoU 0.49: a false positive.
-    # Class 0: TP (A), FP (duplicate on A) -> AP 1. Class 1: FP (0.49) then TP (0.5) -> 1/2.
-    # Class 2 has detections but no ground truth: left out of the mean.
-    gt = [a, a]
-    boxes = [a, a, under, half, a]
-    image = _one_image(gt, [0, 1], boxes, [0.9, 0.8, 0.9, 0.8, 0.99], [0, 0, 1, 1, 2])
-    evaluator = DetectionEvaluator(CLASSES)
-    evaluator.add(**image)
-    metrics = evaluator.compute(per_class=True)
-    assert metrics["VOC_AP50/cat"] == pytest.approx(1.0)
-    assert metrics["VOC_AP50/dog"] == pytest.approx(0.5)
-    assert metrics["VOC_AP50/bird"] == -1.0
-    assert metrics["VOC_AP50"] == pytest.approx(0.75)
-
-
-def test_average_precision_all_point_interpolation():
-    # Precision rises after a dip: the envelope takes the later, higher value.
-    recall = np.array([0.25, 0.25, 0.5, 0.75])
-    precision = np.array([1.0, 0.5, 2 / 3, 0.75])
-    # 0.25 * 1 + 0.25 * 0.75 + 0.25 * 0.75 + 0.25 * 0 (recall never reaches 1).
-    assert average_precision(recall, precision) == pytest.approx(0.625)
-    assert average_precision(np.zeros(0), np.zeros(0)) == 0.0
-
-
-def test_box_iou():
-    boxes1 = np.array([[0.0, 0, 10, 10], [0, 0, 0, 0]])
-    boxes2 = np.array([[5.0, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]])
-    expected = [[50 / 150, 0.0, 1.0], [0.0, 0.0, 0.0]]
-    np.testing.assert_allclose(box_iou(boxes1, boxes2), expected)

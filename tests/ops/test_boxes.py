@@ -1,4 +1,8 @@
-"""Tests of jaxvision.ops.boxes against plain NumPy / Python-loop references."""
+"""Tests of jaxvision.ops.boxes against plain NumPy / Python-loop references.
+
+Every op is called through the ``boxes`` facade, as callers do; it re-exports
+``boxes_geometry``, ``boxes_iou`` and ``boxes_coding``.
+"""
 
 import math
 
@@ -8,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxvision.ops import boxes as box_ops
+from jaxvision.ops import boxes_coding, boxes_geometry, boxes_iou
 
 RTOL = ATOL = 1e-5
 FORMATS = ("xyxy", "yxyx", "cxcywh", "xywh")
@@ -138,6 +143,22 @@ def pairwise_ref(fn, a, b):
 
 def f32(x):
     return jnp.asarray(np.asarray(x, np.float32))
+
+
+# ------------------------------------------------------------------ the facade
+
+
+def test_boxes_reexports_every_public_name_of_its_modules():
+    for module in (boxes_geometry, boxes_iou, boxes_coding):
+        own = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and (getattr(value, "__module__", None) == module.__name__ or name.isupper())
+        }
+        assert own <= set(box_ops.__all__), (module.__name__, own - set(box_ops.__all__))
+        for name in own:
+            assert getattr(box_ops, name) is getattr(module, name), name
 
 
 # ------------------------------------------------------------------ formats

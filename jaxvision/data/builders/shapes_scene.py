@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 SHAPE_NAMES: tuple[str, ...] = (
@@ -229,6 +231,162 @@ def _boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
+@dataclasses.dataclass
+class _Object:
+    """One placed object. `visible` shrinks in place as later objects cover it."""
+
+    label: int
+    colour: np.ndarray  # [3] float64 RGB in 0..255.
+    mask: np.ndarray  # [H, W] bool: the object's own (full, unoccluded) pixels.
+    visible: np.ndarray  # [H, W] bool: its pixels not covered by later objects.
+    area: int  # Pixel count of `mask`.
+
+
+def _leaves_enough_visible(mask: np.ndarray, objects: list[_Object], max_overlap: float) -> bool:
+    """Whether drawing `mask` [H, W] on top hides at most `max_overlap` of every object."""
+    return all(
+        np.count_nonzero(obj.visible & ~mask) >= (1.0 - max_overlap) * obj.area for obj in objects
+    )
+
+
+def _find_position(
+    rng: np.random.Generator,
+    image_size: int,
+    label: int,
+    min_size: float,
+    max_size: float,
+    max_overlap: float,
+    objects: list[_Object],
+) -> np.ndarray | None:
+    """Draws a size, an angle and candidate centres for an object of class `label`.
+
+    Args:
+      rng: the scene's generator; draws the radius, the angle, then the candidate centres.
+      image_size: side of the image, in pixels.
+      label: the object's class.
+      min_size: smallest object diameter, as a fraction of `image_size`.
+      max_size: largest object diameter, as a fraction of `image_size`.
+      max_overlap: largest fraction of an earlier object the new one may hide.
+      objects: the objects placed so far.
+
+    Returns:
+      The full mask [H, W] at the first candidate centre that covers some pixel and hides
+      at most `max_overlap` of every earlier object, or None when no candidate does.
+    """
+    radius = 0.5 * image_size * rng.uniform(min_size, max_size)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    centres = rng.uniform(radius, image_size - radius, size=(MAX_PLACEMENT_TRIES, 2))  # [T, 2]
+    for cy, cx in centres:
+        mask = _render_object_mask(image_size, label, cy, cx, radius, angle)  # [H, W]
+        if mask.any() and _leaves_enough_visible(mask, objects, max_overlap):
+            return mask
+    return None
+
+
+def _object_colour(
+    rng: np.random.Generator,
+    mask: np.ndarray,
+    background: np.ndarray,
+    gradient_t: np.ndarray,
+    objects: list[_Object],
+) -> np.ndarray:
+    """A colour [3] for a new object `mask` [H, W], contrasting with what it covers.
+
+    What it covers: the background gradient between its two extreme colours under the
+    mask, and the visible parts of the earlier objects it overlaps.
+    """
+    t_under = gradient_t[mask]  # [m]
+    ends = tuple(background[mask][[t_under.argmin(), t_under.argmax()]])  # ([3], [3])
+    covered = [obj.colour for obj in objects if (obj.visible & mask).any()]
+    return _pick_colour(rng, ends, covered)  # [3]
+
+
+def _place_objects(
+    rng: np.random.Generator,
+    count: int,
+    background: np.ndarray,
+    gradient_t: np.ndarray,
+    min_size: float,
+    max_size: float,
+    max_overlap: float,
+) -> list[_Object]:
+    """Places up to `count` objects one on top of the other, back to front.
+
+    An object with no acceptable position (see `_find_position`) is skipped.
+
+    Args:
+      rng: the scene's generator; per object it draws the label, the position (see
+        `_find_position`) and, when placed, the colour candidates.
+      count: the number of objects to try.
+      background: the noiseless background, float32 [H, W, 3].
+      gradient_t: the gradient position of every pixel, float32 [H, W].
+      min_size: smallest object diameter, as a fraction of the image side.
+      max_size: largest object diameter, as a fraction of the image side.
+      max_overlap: largest fraction of an object that later objects may hide.
+
+    Returns:
+      The placed objects, back to front.
+    """
+    image_size = background.shape[0]
+    objects: list[_Object] = []
+    for _ in range(count):
+        label = int(rng.integers(NUM_CLASSES))
+        mask = _find_position(rng, image_size, label, min_size, max_size, max_overlap, objects)
+        if mask is None:
+            continue  # No acceptable position: skip this object.
+        colour = _object_colour(rng, mask, background, gradient_t, objects)
+        for obj in objects:
+            obj.visible &= ~mask
+        objects.append(_Object(label, colour, mask, mask.copy(), np.count_nonzero(mask)))
+    return objects
+
+
+def _drop_hidden(
+    objects: list[_Object], image_size: int, min_visible_pixels: int
+) -> list[tuple[_Object, np.ndarray]]:
+    """The objects with at least `min_visible_pixels` visible, back to front.
+
+    Objects are dropped front to back, so the kept ones' visibility only depends on kept
+    objects and dropped objects are not drawn at all.
+
+    Returns:
+      (object, visible mask [H, W] among the kept objects) pairs, back to front.
+    """
+    kept: list[tuple[_Object, np.ndarray]] = []
+    occupied = np.zeros((image_size, image_size), dtype=bool)  # [H, W]
+    for obj in reversed(objects):
+        vis = obj.mask & ~occupied  # [H, W]
+        if np.count_nonzero(vis) >= min_visible_pixels:
+            kept.append((obj, vis))
+            occupied |= obj.mask
+    kept.reverse()
+    return kept
+
+
+def _draw_scene(image: np.ndarray, kept: list[tuple[_Object, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Paints the kept objects on `image` [H, W, 3] (float, in place) and builds the targets.
+
+    Returns:
+      The `render_scene` dict.
+    """
+    image_size = image.shape[0]
+    segmentation = np.zeros((image_size, image_size), dtype=np.uint8)  # [H, W]
+    for obj, vis in kept:
+        image[obj.mask] = obj.colour
+        segmentation[vis] = obj.label + 1
+    if kept:
+        masks = np.stack([vis for _, vis in kept])  # [n, H, W]
+    else:
+        masks = np.zeros((0, image_size, image_size), dtype=bool)  # [0, H, W]
+    return {
+        "image": np.clip(np.rint(image), 0, 255).astype(np.uint8),  # [H, W, 3]
+        "labels": np.asarray([obj.label for obj, _ in kept], dtype=np.int64),  # [n]
+        "boxes": _boxes_from_masks(masks),  # [n, 4]
+        "masks": masks,  # [n, H, W]
+        "segmentation": segmentation,  # [H, W]
+    }
+
+
 def render_scene(
     rng: np.random.Generator,
     image_size: int,
@@ -276,70 +434,13 @@ def render_scene(
         image_size, num_objects, min_size, max_size, max_overlap, min_visible_pixels
     )
     image_size = int(image_size)
+    # The draws, in order: count, background, noise, then per object its label, size, angle,
+    # candidate centres and (when placed) colour candidates. Changing the order changes
+    # every generated dataset.
     count = int(rng.integers(low, high + 1))
-
     background, gradient_t = _background(rng, image_size)  # [H, W, 3], [H, W]
     noise = rng.standard_normal(size=background.shape, dtype=np.float32)  # [H, W, 3]
-
-    labels: list[int] = []
-    colours: list[np.ndarray] = []
-    full_masks: list[np.ndarray] = []  # Each [H, W]: the object's own pixels.
-    areas: list[int] = []  # Pixel count of each full mask.
-    visible: list[np.ndarray] = []  # Each [H, W]: pixels not covered by later objects.
-    for _ in range(count):
-        label = int(rng.integers(NUM_CLASSES))
-        radius = 0.5 * image_size * rng.uniform(min_size, max_size)
-        angle = rng.uniform(0.0, 2 * np.pi)
-        centres = rng.uniform(radius, image_size - radius, size=(MAX_PLACEMENT_TRIES, 2))
-        for cy, cx in centres:
-            mask = _render_object_mask(image_size, label, cy, cx, radius, angle)  # [H, W]
-            if not mask.any():
-                continue
-            ok = all(
-                np.count_nonzero(vis & ~mask) >= (1.0 - max_overlap) * area
-                for vis, area in zip(visible, areas, strict=True)
-            )
-            if ok:
-                break
-        else:
-            continue  # No acceptable position: skip this object.
-        t_under = gradient_t[mask]  # [m]
-        ends = tuple(background[mask][[t_under.argmin(), t_under.argmax()]])  # ([3], [3])
-        covered = [c for c, vis in zip(colours, visible, strict=True) if (vis & mask).any()]
-        colours.append(_pick_colour(rng, ends, covered))
-        for vis in visible:
-            vis &= ~mask
-        labels.append(label)
-        full_masks.append(mask)
-        areas.append(np.count_nonzero(mask))
-        visible.append(mask.copy())
-
-    # Drop objects that are (almost) hidden, front to back, so the kept ones' visibility
-    # only depends on kept objects and dropped objects are not drawn at all.
-    kept: list[int] = []
-    occupied = np.zeros((image_size, image_size), dtype=bool)  # [H, W]
-    kept_visible: dict[int, np.ndarray] = {}
-    for i in reversed(range(len(labels))):
-        vis = full_masks[i] & ~occupied  # [H, W]
-        if np.count_nonzero(vis) >= min_visible_pixels:
-            kept.append(i)
-            kept_visible[i] = vis
-            occupied |= full_masks[i]
-    kept.reverse()
-
+    objects = _place_objects(rng, count, background, gradient_t, min_size, max_size, max_overlap)
+    kept = _drop_hidden(objects, image_size, min_visible_pixels)
     image = background + BACKGROUND_NOISE_STD * noise  # [H, W, 3]
-    segmentation = np.zeros((image_size, image_size), dtype=np.uint8)  # [H, W]
-    for i in kept:
-        image[full_masks[i]] = colours[i]
-        segmentation[kept_visible[i]] = labels[i] + 1
-    if kept:
-        masks = np.stack([kept_visible[i] for i in kept])  # [n, H, W]
-    else:
-        masks = np.zeros((0, image_size, image_size), dtype=bool)  # [0, H, W]
-    return {
-        "image": np.clip(np.rint(image), 0, 255).astype(np.uint8),  # [H, W, 3]
-        "labels": np.asarray([labels[i] for i in kept], dtype=np.int64),  # [n]
-        "boxes": _boxes_from_masks(masks),  # [n, 4]
-        "masks": masks,  # [n, H, W]
-        "segmentation": segmentation,  # [H, W]
-    }
+    return _draw_scene(image, kept)
