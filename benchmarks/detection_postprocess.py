@@ -1,6 +1,6 @@
 """Where a dense detector's inference time goes: the network against its post-processing.
 
-For each suite entry named (RetinaNet, YOLO), this builds the task as the suite does (random
+For each suite entry named (RetinaNet, FCOS), this builds the task as the suite does (random
 weights, a synthetic batch) and times, jitted, each piece of `task.predict`:
 
 - `forward`: `task.apply_model` alone (the network's raw outputs);
@@ -19,7 +19,7 @@ weights, a synthetic batch) and times, jitted, each piece of `task.predict`:
 
 Run:
   python -m benchmarks.detection_postprocess --only=retinanet_small --batch_size=4
-  python -m benchmarks.detection_postprocess --only=retinanet_resnet50_coco,yolo_resnet50_coco \
+  python -m benchmarks.detection_postprocess --only=retinanet_resnet50_coco,fcos_resnet50_coco \
       --dtype=bfloat16 --batch_size=16 --steps=10 --json=/tmp/post.json     # on a GPU
 
 Prints, per entry as soon as it is timed, the median milliseconds per batch of each piece;
@@ -48,7 +48,7 @@ PIECES = (
 )
 BUSY_LOGIT_MEAN = -2.0  # with std 1.5, sigmoid's mean is ~0.19: most pairs above 0.05
 BUSY_LOGIT_STD = 1.5
-DENSE_DETECTORS = ("retinanet", "yolo")  # config.task values
+DENSE_DETECTORS = ("retinanet", "fcos")  # config.task values
 
 
 def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, warmup: int) -> dict:
@@ -69,10 +69,12 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
     config = suite.load_config(entry.config, overrides)
     if config.task not in DENSE_DETECTORS:
         raise ValueError(f"{entry.name} is a {config.task!r} task, not one of {DENSE_DETECTORS}")
-    task, _, _, _, batch, state = suite_jax.build_synthetic(
+    setup, batch, state = suite_jax.build_synthetic(
         config, batch_size, entry.image_size, entry.num_classes
     )
-    variables = state.variables
+    task = setup.task
+    networks = state.eval_variables()  # what predict takes
+    variables = networks["model"]  # what the model's apply takes
     images = batch["image"]  # [b, h, w, 3] uint8
     hw = images.shape[1:3]
     k = config.detection.pre_nms_top_k  # None: every pair
@@ -121,7 +123,7 @@ def time_pieces(entry: suite.Entry, batch_size: int, dtype: str, steps: int, war
         "top_k_pairs": lambda: top_k_pairs(busy_scores),
         "nms_loop": lambda: nms_by_method["loop"](busy_boxes, busy_scores),
         "nms_matrix": lambda: nms_by_method["matrix"](busy_boxes, busy_scores),
-        "predict": lambda: predict(variables, images),
+        "predict": lambda: predict(networks, images),
     }
     busy_valid = int(np.asarray(detect(busy, hw)["num_valid"]).min())
     steps_ms = {}
@@ -164,7 +166,7 @@ def _row(r: dict[str, Any]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="retinanet_small,yolo_small", help="suite entries")
+    parser.add_argument("--only", default="retinanet_small,fcos_small", help="suite entries")
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--dtype", choices=suite.DTYPE_CHOICES, default="config")
     parser.add_argument("--steps", type=int, default=5)

@@ -75,7 +75,7 @@ def warmup_batches(options: Any, batch_size: int) -> int:
 
 def time_grain(
     source: Any, spec: str, keys: Sequence[str], batch_size: int, batches: int, workers: int,
-    read_threads: int | None = None,
+    read_threads: int | None = None, max_boxes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Images/s of `jaxvision.data.pipeline.train_dataset` over `source`.
 
@@ -87,6 +87,7 @@ def time_grain(
       batches: timed batches (after `warmup_batches`).
       workers: Grain worker processes (0: the main process).
       read_threads: the source's read threads (None: `LoaderOptions`' default).
+      max_boxes: pad detection targets to this many boxes (`train_dataset`'s `max_boxes`).
 
     Returns:
       `images_per_s`, `images_per_s_per_worker`, `worker_count`, `read_threads`,
@@ -98,7 +99,13 @@ def time_grain(
     if read_threads is not None:
         options = pipeline.LoaderOptions(worker_count=workers, read_threads=read_threads)
     ds = pipeline.train_dataset(
-        source, spec, keys, global_batch_size=batch_size, seed=SEED, options=options
+        source,
+        spec,
+        keys,
+        global_batch_size=batch_size,
+        seed=SEED,
+        options=options,
+        max_boxes=max_boxes,
     )
     it = iter(ds)
     for _ in range(warmup_batches(options, batch_size)):
@@ -203,11 +210,13 @@ def task_rows(
         class_names = tuple(f"class_{i}" for i in range(entry.num_classes))
         task = tasks.get_task(config.task)(config, DatasetMeta("bench", class_names, len(source)))
         workers = min(config.dataset.worker_count, os.cpu_count() or 1)
+        # Detection tasks pad their targets through the pipeline's max_boxes, as in training.
+        max_boxes = task.max_boxes
         try:
             batches = max(args.batches, math.ceil(args.min_images / entry.batch_size))
             result = time_grain(
                 source, task.train_pp, task.train_keys, entry.batch_size, batches, workers,
-                config.dataset.read_threads,
+                config.dataset.read_threads, max_boxes,
             )  # fmt: skip
         except Exception as e:  # a config's pipeline that fails is reported, not fatal
             rows.append({**row, "status": "error", "reason": f"{type(e).__name__}: {e}"})

@@ -1,19 +1,13 @@
 """Interleaved A/B of one ResNet train step's variants, in one process.
 
 Variants are the product of the model's `conv_impl` ("auto", "xla", "im2col"), the XLA
-compiler options of the step ("engine": `jaxvision.engine.compiler_options.for_backend()`;
-"xla_default": none, i.e. XLA:CPU's YNNPACK convolutions) and the conv rules of
-`jaxvision.ops.conv` ("shipped"; "retuned": no batch chunks, stride-1 1x1 convs to XLA,
-strided convs to im2col only up to 3x3 outputs; "chunked_forward": the shipped rules with the
-forward pass on batch chunks too, as before `CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS`; "no_chunks":
-the shipped rules without batch chunks; "no_winograd": the shipped rules without Winograd
-convs, `CPU_WINOGRAD_MIN_CHANNELS` out of reach; all but that one take Winograd convs where
-the shipped rules do, since 2026-11-26; "no_space_to_depth": the shipped rules with the
-strided stems on XLA's conv, unfolded). Compiler
-options take extra XLA options as "+key=value" (below). Each variant is compiled once. The timed
-rounds then take turns, one step of each variant per round, so the machine's drift hits all
-variants alike. That matters on a shared machine, where separate runs minutes apart move by
-10% or more.
+compiler options of the step ("engine": `train/host_tuning.py`'s `for_backend()`;
+"xla_default": none, i.e. XLA:CPU's YNNPACK convolutions) and the conv rules of "auto"
+(`named_rules`: a `jaxvision.ops.conv.ConvRules` each, passed as the model's `conv_impl`;
+"xla" and "im2col" have no rules to vary). Compiler options take extra XLA options as
+"+key=value" (below). Each variant is compiled once. The timed rounds then take turns, one
+step of each variant per round, so the machine's drift hits all variants alike. That matters
+on a shared machine, where separate runs minutes apart move by 10% or more.
 
 The train step is the classification task's (softmax cross-entropy, SGD with momentum),
 through `jaxvision.engine.steps.compile_train_step`, state donated, synthetic batch.
@@ -23,6 +17,8 @@ Run:
     --impls=auto,xla --options=engine,xla_default --rounds=5
   python -m benchmarks.step_variants --impls=auto \
     --options=engine,engine+xla_cpu_use_fusion_emitters=false   # extra XLA options
+  python -m benchmarks.step_variants --impls=auto --options=engine \
+    --rules=shipped,no_winograd,no_chunks   # a rule on and off
 """
 
 from __future__ import annotations
@@ -35,6 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 OPTIONS = ("engine", "xla_default")
+# "shipped": `DEFAULT_RULES`; "retuned": no batch chunks, stride-1 1x1 convs to XLA, strided
+# convs to im2col only up to 3x3 outputs; "chunked_forward": the forward pass on batch chunks
+# too; "no_chunks", "no_winograd", "no_space_to_depth": the shipped rules without that lowering.
 RULES = (
     "shipped",
     "retuned",
@@ -57,7 +56,7 @@ def _option_value(text: str) -> Any:
 def named_compiler_options(name: str) -> dict[str, Any]:
     """Options of a variant: "engine", "xla_default", or either with "+key=value" extras
     (e.g. "engine+xla_cpu_use_fusion_emitters=false")."""
-    from jaxvision.engine import compiler_options
+    from train import host_tuning as compiler_options
 
     base, *extras = name.split("+")
     if base not in OPTIONS:
@@ -71,44 +70,38 @@ def named_compiler_options(name: str) -> dict[str, Any]:
     return options
 
 
-def set_rules(name: str) -> None:
-    """Sets `jaxvision.ops.conv`'s rule constants; takes effect at the next trace."""
-    from jaxvision.ops import conv
+def named_rules(name: str) -> Any:
+    """The `jaxvision.ops.conv.ConvRules` of a `RULES` name.
 
-    retuned = name == "retuned"
-    conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED = 9 if retuned else SHIPPED["strided"]
-    conv.CPU_IM2COL_1X1 = False if retuned else SHIPPED["1x1"]
-    conv.choose_batch_chunk = _no_chunk if name in ("retuned", "no_chunks") else SHIPPED["chunk"]
-    conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS = (
-        False if name == "chunked_forward" else SHIPPED["forward_whole"]
-    )
-    conv.CPU_WINOGRAD_MIN_CHANNELS = 2**31 if name == "no_winograd" else SHIPPED["winograd"]
-    conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS = (
-        0 if name == "no_space_to_depth" else SHIPPED["space_to_depth"]
-    )
+    Example:
+      >>> named_rules("no_winograd").winograd_min_channels
+      2147483648
+    """
+    import dataclasses
 
+    from jaxvision.ops.conv import DEFAULT_RULES
 
-def _no_chunk(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-def _shipped() -> dict[str, Any]:
-    from jaxvision.ops import conv
-
-    return {
-        "strided": conv.CPU_IM2COL_MAX_OUT_PIXELS_STRIDED,
-        "1x1": conv.CPU_IM2COL_1X1,
-        "chunk": conv.choose_batch_chunk,
-        "forward_whole": conv.CPU_CHUNK_FORWARD_ONLY_IN_GRADIENTS,
-        "winograd": conv.CPU_WINOGRAD_MIN_CHANNELS,
-        "space_to_depth": conv.CPU_SPACE_TO_DEPTH_MAX_IN_CHANNELS,
+    changes = {
+        "shipped": {},
+        "retuned": dict(batch_chunks=False, im2col_1x1=False, im2col_max_out_pixels_strided=9),
+        "chunked_forward": dict(chunk_derivatives_only=False),
+        "no_chunks": dict(batch_chunks=False),
+        "no_winograd": dict(winograd_min_channels=2**31),
+        "no_space_to_depth": dict(space_to_depth_max_in_channels=0),
     }
+    if name not in changes:
+        raise ValueError(f"Unknown rules {name!r}; valid: {', '.join(RULES)}")
+    return dataclasses.replace(DEFAULT_RULES, **changes[name])
 
 
-SHIPPED: dict[str, Any] = {}
+def model_conv_impl(impl: str, rules: str) -> Any:
+    """The model's `conv_impl` of a variant: the named rules for "auto", else `impl`."""
+    return named_rules(rules) if impl == "auto" else impl
 
 
-def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) -> tuple:
+def build_step(
+    args: argparse.Namespace, impl: str, options: str, batch: Any, rules: str = "shipped"
+) -> tuple:
     """(compiled step, initial state) of one variant."""
     import jax
     import ml_collections
@@ -125,7 +118,7 @@ def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) ->
             "model": {
                 "name": args.model,
                 "dtype": "float32",
-                "kwargs": {"stem": args.stem, "conv_impl": impl},
+                "kwargs": {"stem": args.stem, "conv_impl": model_conv_impl(impl, rules)},
             },
             "label_smoothing": throughput.LABEL_SMOOTHING,
             "dataset": {"train_pp": "", "eval_pp": ""},
@@ -142,14 +135,16 @@ def build_step(args: argparse.Namespace, impl: str, options: str, batch: Any) ->
     )
     tx, schedule = optim.make_optimizer(opt, total_steps=1 + args.rounds)
     mesh = mesh_lib.make_mesh()
+
     # Replicated, as the step returns it: otherwise the second call compiles again.
-    state = jax.jit(
-        lambda r, b: train_state.create(task.init_variables(r, b), tx),
-        out_shardings=mesh_lib.replicated(mesh),
-    )(jax.random.key(throughput.INIT_SEED), batch)
-    step = steps.compile_train_step(
-        task, tx, schedule, mesh, compiler_options=named_compiler_options(options)
+    def init(rng, batch):
+        net = train_state.create_network(task.init_variables(rng, batch)["model"], tx, schedule)
+        return train_state.TrainState.create({"model": net})
+
+    state = jax.jit(init, out_shardings=mesh_lib.replicated(mesh))(
+        jax.random.key(throughput.INIT_SEED), batch
     )
+    step = steps.compile_train_step(task, mesh, None, named_compiler_options(options))
     return step, state
 
 
@@ -160,21 +155,18 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from benchmarks import throughput
     from jaxvision.engine import mesh as mesh_lib
 
-    SHIPPED.update(_shipped())
     mesh = mesh_lib.make_mesh()
     batch = mesh_lib.global_batch(throughput._synthetic_batch(args), mesh)
     rng = jax.random.key(throughput.DATA_SEED)
     variants = {}
     for impl, options, rules in itertools.product(args.impls, args.options, args.rules):
-        set_rules(rules)
-        step, state = build_step(args, impl, options, batch)
+        step, state = build_step(args, impl, options, batch, rules)
         start = time.perf_counter()
         state, _ = step(state, batch, rng)  # compiles
         jax.block_until_ready(state)
         name = f"{impl}/{options}/{rules}"
         variants[name] = {"step": step, "state": state, "first_s": time.perf_counter() - start}
         variants[name]["times"] = []
-    set_rules("shipped")
     for _ in range(args.rounds):
         for v in variants.values():
             start = time.perf_counter()

@@ -2,7 +2,8 @@
 
 For each entry of `ENTRIES` (a config file from `train/configs/`, its overrides, a batch size
 and an image size) one child process builds the task exactly as `python -m train` does
-(`jaxvision.engine.loop.build_task` / `init_state`) and times, on a synthetic batch of the
+(`jaxvision.engine.build.build` / `init_state`, its compiler options
+`train/host_tuning.py`'s) and times, on a synthetic batch of the
 task's schema (`benchmarks.synthetic`: no dataset is read, no JPEG decoded):
 
 - training: `jaxvision.engine.steps.compile_train_step` (the task's loss, the config's
@@ -60,7 +61,7 @@ from types import MappingProxyType
 from typing import Any
 
 from benchmarks import throughput
-from jaxvision.engine import malloc_tuning
+from train import host_tuning
 
 MODES = ("train", "inference")
 SMALL = "small"
@@ -122,9 +123,9 @@ TORCH_REFERENCES = {
     "resnet": "resnet",
     "localizer": "localizer",
     "retinanet": "retinanet",
-    "yolo": "yolo",
+    "fcos": "fcos",
 }
-DETECTOR_REFERENCES = ("localizer", "retinanet", "yolo")
+DETECTOR_REFERENCES = ("localizer", "retinanet", "fcos")
 # Config keys the detector references read. They reach the PyTorch child as plain JSON
 # (`torch_config`): the config files import jaxvision, and the child must not load JAX.
 TORCH_CONFIG_KEYS = (
@@ -133,7 +134,9 @@ TORCH_CONFIG_KEYS = (
     "label_smoothing",
     "model",
     "detection",
+    "retinanet",
     "anchors",
+    "fcos",
     "localization",
     "optimizer",
 )
@@ -210,15 +213,15 @@ ENTRIES: tuple[Entry, ...] = (
         smoke=True,
     ),  # fmt: skip
     Entry(
-        "yolo_small",
-        "train/configs/yolo_small.py",
+        "fcos_small",
+        "train/configs/fcos_small.py",
         SMALL,
         128,
         SHAPES_CLASSES,
         8,
         256,
         steps=10,
-        torch_ref="yolo",
+        torch_ref="fcos",
         smoke=True,
     ),  # fmt: skip
     # COCO detectors (ResNet-50 FPN P3-P7) at 640 px.
@@ -235,15 +238,15 @@ ENTRIES: tuple[Entry, ...] = (
         smoke_image_size=64,
     ),  # fmt: skip
     Entry(
-        "yolo_resnet50_coco",
-        "train/configs/yolo_resnet50_coco.py",
+        "fcos_resnet50_coco",
+        "train/configs/fcos_resnet50_coco.py",
         STANDARD,
         640,
         COCO_CLASSES,
         2,
         32,
         steps=2,
-        torch_ref="yolo",
+        torch_ref="fcos",
         smoke_image_size=64,
     ),  # fmt: skip
 )
@@ -302,7 +305,7 @@ def torch_config(config: Any) -> dict[str, Any]:
     """The keys of a config the detector references read (`TORCH_CONFIG_KEYS`), as plain dicts.
 
     Example:
-      >>> torch_config(load_config("train/configs/yolo_small.py"))["model"]["backbone"]
+      >>> torch_config(load_config("train/configs/fcos_small.py"))["model"]["backbone"]
       'resnet_tiny'
     """
     out = {}
@@ -390,7 +393,7 @@ def run_child(framework: str, job: dict[str, Any]) -> dict[str, Any]:
     """
     argv = [sys.executable, "-m", "benchmarks.suite", f"--child={framework}"]
     argv += ["--job", json.dumps(job)]
-    env = malloc_tuning.tuned_environ()  # both frameworks alike
+    env = host_tuning.tuned_environ()  # both frameworks alike
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JOB_MARKER)]
     if proc.returncode != 0 or not lines:

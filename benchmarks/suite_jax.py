@@ -1,8 +1,9 @@
 """The JAX side of the benchmark suite: one entry, timed in this process.
 
-Builds the task as `python -m train` does (`jaxvision.engine.loop.build_task` and
+Builds the task as `python -m train` does (`jaxvision.engine.build.build` and
 `init_state`), then compiles and times the engine's train step and predict function on a
-synthetic batch of the task's schema. Called by `benchmarks.suite` in a child process (one
+synthetic batch of the task's schema, with the compiler options `python -m train` uses
+(`train/host_tuning.py`). Called by `benchmarks.suite` in a child process (one
 process per model, so its peak RSS is the model's).
 """
 
@@ -68,7 +69,7 @@ def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict
 
 def build_synthetic(
     config: Any, batch_size: int, image_size: int, num_classes: int, max_boxes: int | None = None
-) -> tuple[Any, Any, Any, Any, dict[str, Any], Any]:
+) -> tuple[Any, dict[str, Any], Any]:
     """A task as `python -m train` builds it, on a synthetic batch of its schema.
 
     Args:
@@ -76,7 +77,7 @@ def build_synthetic(
       batch_size, image_size, num_classes, max_boxes: the batch (`benchmarks.synthetic`).
 
     Returns:
-      (task, tx, schedule, mesh, batch on the mesh, initial state).
+      (the `jaxvision.engine.build.Setup`, the batch on its mesh, the initial state).
 
     Raises:
       ValueError: a batch size the devices do not divide.
@@ -84,7 +85,7 @@ def build_synthetic(
     import jax
 
     from jaxvision.data.sources import DatasetMeta
-    from jaxvision.engine import loop
+    from jaxvision.engine import build
     from jaxvision.engine import mesh as mesh_lib
 
     config.batch_size = batch_size
@@ -93,12 +94,11 @@ def build_synthetic(
     mesh = mesh_lib.make_mesh()
     if batch_size % mesh.size:
         raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
-    task, tx, schedule = loop.build_task(config, meta)
-    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
+    setup = build.build(config, meta, mesh)
     local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes)
     batch = mesh_lib.global_batch(local, mesh)
-    state = loop.init_state(setup, batch, jax.random.key(INIT_SEED))
-    return task, tx, schedule, mesh, batch, state
+    state = build.init_state(setup, batch, jax.random.key(INIT_SEED))
+    return setup, batch, state
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -116,18 +116,20 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     import jax
 
     from jaxvision.engine import steps
+    from jaxvision.engine.sharding import shardings_of
+    from train import host_tuning
 
     backend = jax.default_backend()
     batch_size = job["cpu_batch_size"] if backend == CPU_BACKEND else job["accel_batch_size"]
     config = load_config(job["config"], job["overrides"])
-    task, tx, schedule, mesh, batch, state = build_synthetic(
+    setup, batch, state = build_synthetic(
         config, batch_size, job["image_size"], job["num_classes"], job["max_boxes"]
     )
+    task, mesh = setup.task, setup.mesh
+    options = host_tuning.compiler_options(config)
     rng = jax.random.key(TRAIN_SEED)
 
-    train_step = steps.compile_train_step(
-        task, tx, schedule, mesh, config.optimizer.accumulation_steps
-    )
+    train_step = steps.compile_train_step(task, mesh, shardings_of(state), options.train)
     traced, compiled, compile_s = _compile(train_step, state, batch, rng)
     flops = mfu_lib.jaxpr_flops(traced.jaxpr)  # model FLOPs, from the one trace
     train_memory = memory_mib(compiled)
@@ -149,8 +151,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         xla_memory=train_memory,
     )
 
-    variables = state.variables
-    predict = steps.compile_predict(task, mesh)
+    variables = state.eval_variables()
+    predict = steps.compile_predict(task, mesh, options.inference)
     _, compiled_predict, predict_compile_s = _compile(predict, variables, batch["image"])
     timing, _ = throughput.time_steps(
         lambda _: compiled_predict(variables, batch["image"]),

@@ -109,7 +109,7 @@ BATCH_BUILDERS: dict[str, BatchBuilder] = {
     "classification": classification_batch,
     "localization": localization_batch,
     "retinanet": detection_batch,
-    "yolo": detection_batch,
+    "fcos": detection_batch,
 }
 
 

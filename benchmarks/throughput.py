@@ -34,13 +34,13 @@ Output JSON (`--json`)::
     "benchmark": "throughput",
     "mode": "train" | "inference",
     "config": {"model", "image_size", "batch_size", "stem", "num_classes", "dtype", "steps",
-               "warmup", "threads", "conv", "torch_channels_last", "torch_device", "compare"},
+               "warmup", "threads", "torch_channels_last", "torch_device", "compare"},
     "results": {
       "jax" | "torch": {
         "framework", "images_per_s", "step_time_median_s", "step_time_mean_s",
         "step_time_min_s", "step_times_s", "first_step_s", "compile_time_s", "peak_rss_mib",
         "threads", "cpu_affinity",
-        # jax only: "backend", "devices", "stem" (null: the model has none), "conv";
+        # jax only: "backend", "devices", "stem" (null: the model has none), "conv_impl";
         # torch only: "device" ("cpu" | "cuda"), "num_threads", "channels_last"
       }
     },
@@ -73,7 +73,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jaxvision.engine import malloc_tuning
+from train import host_tuning
 
 # Frameworks and choices. ----------------------------------------------------------------
 JAX = "jax"
@@ -82,8 +82,6 @@ FRAMEWORKS = (JAX, TORCH)
 COMPARE_CHOICES = ("none", TORCH)
 DTYPES = ("float32", "bfloat16")
 STEMS = ("cifar", "imagenet")
-# "flax": `flax.linen.Conv`; "jaxvision": `jaxvision.models.layers.Conv` (its "auto" lowering).
-CONV_CHOICES = ("flax", "jaxvision")
 TORCH_DEVICES = ("cpu", "cuda")
 # Models with a PyTorch reference in `benchmarks.torch_models`.
 TORCH_MODEL_PREFIX = "resnet"
@@ -248,33 +246,14 @@ def _synthetic_batch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # JAX. -----------------------------------------------------------------------------------
-def _qualname(obj: Any) -> str:
-    """`module.Class` of a class or of a functools.partial of one."""
-    obj = getattr(obj, "func", obj)
-    return f"{obj.__module__}.{obj.__qualname__}"
-
-
 def _jax_model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """`get_model` keyword arguments: the stem and conv where the model has those fields."""
-    import flax.linen as nn
-
+    """`get_model` keyword arguments: the stem and conv_impl where the model has those fields."""
     from jaxvision import models
 
     probe = models.get_model(args.model, num_classes=args.num_classes)
     kwargs: dict[str, Any] = {}
     if hasattr(probe, "stem"):
         kwargs["stem"] = args.stem
-    if args.conv is not None:
-        if not hasattr(probe, "conv"):
-            raise ValueError(f"--conv: model {args.model!r} has no conv field")
-        if args.conv == "flax":
-            kwargs["conv"] = nn.Conv
-        else:
-            try:
-                from jaxvision.models import layers
-            except ImportError as e:
-                raise ValueError("--conv=jaxvision needs jaxvision.models.layers") from e
-            kwargs["conv"] = layers.Conv
     if args.conv_impl is not None:
         if not hasattr(probe, "conv_impl"):
             raise ValueError(f"--conv_impl: model {args.model!r} has no conv_impl field")
@@ -309,13 +288,14 @@ def run_jax(args: argparse.Namespace) -> dict[str, Any]:
     task = ClassificationTask(config, DatasetMeta("synthetic", class_names, args.batch_size))
     batch = mesh_lib.global_batch(_synthetic_batch(args), mesh)
     init_rng = jax.random.key(INIT_SEED)
-    # Initialised under jit, as `jaxvision.engine.loop.init_state` does (not imported: the
-    # loop module loads the checkpointing and input-pipeline libraries, inflating peak memory).
+    # Initialised under jit, as `jaxvision.engine.build.init_state` does (not imported: it
+    # loads the checkpointing and input-pipeline libraries, inflating peak memory). Compiled
+    # with the compiler options `python -m train` uses (`train/host_tuning.py`).
     replicated = mesh_lib.replicated(mesh)
 
     if args.inference:
         variables = jax.jit(task.init_variables, out_shardings=replicated)(init_rng, batch)
-        predict = steps_lib.compile_predict(task, mesh)
+        predict = steps_lib.compile_predict(task, mesh, host_tuning.for_backend(inference=True))
         step = lambda _: predict(variables, batch["image"])
         carry = None
     else:
@@ -326,10 +306,12 @@ def run_jax(args: argparse.Namespace) -> dict[str, Any]:
         tx, schedule = optim.make_optimizer(opt_config, total_steps=1 + args.warmup + args.steps)
 
         def init(rng: jax.Array, batch: dict[str, jax.Array]) -> train_state.TrainState:
-            return train_state.create(task.init_variables(rng, batch), tx)
+            variables = task.init_variables(rng, batch)["model"]
+            net = train_state.create_network(variables, tx, schedule)
+            return train_state.TrainState.create({"model": net})
 
         state = jax.jit(init, out_shardings=replicated)(init_rng, batch)
-        train_step = steps_lib.compile_train_step(task, tx, schedule, mesh)
+        train_step = steps_lib.compile_train_step(task, mesh, None, host_tuning.for_backend())
         step_rng = jax.random.key(DATA_SEED)
         step = lambda carry: train_step(carry[0], batch, step_rng)  # carry: (state, metrics)
         carry = (state, None)
@@ -338,12 +320,10 @@ def run_jax(args: argparse.Namespace) -> dict[str, Any]:
         step, carry, steps=args.steps, warmup=args.warmup, sync=jax.block_until_ready
     )
     record = _result(JAX, args, timing, compile_s=max(0.0, timing.first_s - timing.median_s))
-    conv = getattr(task.model, "conv", None)
     record.update(
         stem=getattr(task.model, "stem", None),
         backend=jax.default_backend(),
         devices=[str(d) for d in jax.devices()],
-        conv=None if conv is None else _qualname(conv),
         conv_impl=getattr(task.model, "conv_impl", None),
     )
     return record
@@ -429,8 +409,6 @@ def _child_argv(args: argparse.Namespace, framework: str) -> list[str]:
         f"--dtype={args.dtype}",
         f"--threads={args.threads}",
     ]
-    if args.conv is not None:
-        argv.append(f"--conv={args.conv}")
     if args.conv_impl is not None:
         argv.append(f"--conv_impl={args.conv_impl}")
     if args.inference:
@@ -446,7 +424,7 @@ def run_child(args: argparse.Namespace, framework: str) -> dict[str, Any]:
     proc = subprocess.run(
         _child_argv(args, framework),
         cwd=REPO_ROOT,
-        env=malloc_tuning.tuned_environ(),  # both frameworks alike
+        env=host_tuning.tuned_environ(),  # both frameworks alike
         capture_output=True,
         text=True,
         check=False,
@@ -498,7 +476,7 @@ def machine_info(jax_devices: list[str] | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "jax_devices": jax_devices,
         "versions": {p: _version(p) for p in ("jax", "jaxlib", "flax", "optax", "torch")},
-        "children_glibc_tunables": malloc_tuning.tuned_environ().get(malloc_tuning.TUNABLES_VAR),
+        "children_glibc_tunables": host_tuning.tuned_environ().get(host_tuning.TUNABLES_VAR),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -556,12 +534,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="compute dtype")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="CPU threads of each framework"
-    )
-    parser.add_argument(
-        "--conv",
-        choices=CONV_CHOICES,
-        default=None,
-        help="conv module of the jaxvision ResNet; default: what get_model builds",
     )
     parser.add_argument(
         "--conv_impl",
@@ -653,7 +625,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "steps",
             "warmup",
             "threads",
-            "conv",
             "torch_channels_last",
             "torch_device",
             "compare",

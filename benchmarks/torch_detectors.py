@@ -2,14 +2,14 @@
 
 Plain `torch.nn` re-implementations, layer for layer, of `jaxvision.models.localizer.Localizer`,
 `jaxvision.models.retinanet.RetinaNet` (with `jaxvision.models.fpn.FPN`) and
-`jaxvision.models.yolo.YOLO` over the ResNet of `benchmarks.torch_models` (its blocks and
+`jaxvision.models.fcos.FCOS` over the ResNet of `benchmarks.torch_models` (its blocks and
 stages, less the classifier head): same layers, widths, norms, activations and parameter
 count, channels-first. Around each model, the work of its task (`jaxvision.tasks`):
 
 - training: the config's optimizer (AdamW or SGD with momentum, weight decay on the leaves
   with more than one dimension, the config's learning-rate schedule and gradient clipping)
   on the task's loss: RetinaNet's IoU anchor matching, sigmoid focal loss and GIoU or
-  smooth-L1 box loss; YOLO's FCOS centre-sampling assignment, focal, centerness-weighted
+  smooth-L1 box loss; FCOS centre-sampling assignment, focal, centerness-weighted
   GIoU and quality BCE; the localizer's cross-entropy + L1 + GIoU. Everything is
   vectorised over the batch, the anchors and the boxes.
 - inference: eval-mode forward, box decoding, clipping, and for the detectors the
@@ -22,9 +22,9 @@ JAX; the anchor and point grids come from `jaxvision.ops.anchors`, which is NumP
 
 Example:
   >>> from benchmarks import suite, synthetic
-  >>> config = suite.torch_config(suite.load_config("train/configs/yolo_small.py"))
+  >>> config = suite.torch_config(suite.load_config("train/configs/fcos_small.py"))
   >>> reference = build_reference(config, num_classes=8, image_hw=(64, 64))
-  >>> batch = to_torch(synthetic.make_batch("yolo", 2, 64, 8, max_boxes=16))
+  >>> batch = to_torch(synthetic.make_batch("fcos", 2, 64, 8, max_boxes=16))
   >>> loss = make_train_step(reference, config, batch)(None)
   >>> make_predict_step(reference, batch)(None)["boxes"].shape
   torch.Size([2, 100, 4])
@@ -54,7 +54,7 @@ Batch = dict[str, Tensor]
 Config = Mapping[str, Any]
 
 # Tasks with a reference here (config `task`).
-TASKS = ("localization", "retinanet", "yolo")
+TASKS = ("localization", "retinanet", "fcos")
 # Defaults of the flax modules' fields (jaxvision.models.*), for keys a config leaves out.
 RETINANET_DEFAULTS = {
     "min_level": 3,
@@ -63,7 +63,7 @@ RETINANET_DEFAULTS = {
     "head_convs": 4,
     "head_norm": "none",
 }
-YOLO_DEFAULTS = {
+FCOS_DEFAULTS = {
     "min_level": 3,
     "max_level": 5,
     "fpn_features": 128,
@@ -83,7 +83,7 @@ GROUP_NORM_EPS = 1e-6
 # jaxvision.ops.boxes: denominators floored at EPS; decode clamps log-scales at this.
 BOX_EPS = 1e-9
 MAX_LOG_SCALE = math.log(1000.0 / 16)
-# jaxvision.tasks.yolo.
+# jaxvision.tasks.fcos.
 MAX_LOG_DISTANCE = 8.0
 CENTERNESS_EPS = 1e-6
 # jaxvision.ops.matching labels.
@@ -278,8 +278,8 @@ class RetinaNet(nn.Module):
         }
 
 
-class YOLO(nn.Module):
-    """`jaxvision.models.yolo.YOLO`: backbone, FPN, decoupled head, per-level scales.
+class FCOS(nn.Module):
+    """`jaxvision.models.fcos.FCOS`: backbone, FPN, decoupled head, per-level scales.
 
     Args:
       backbone: a `ResNetFeatures`.
@@ -405,8 +405,8 @@ def build_model(config: Config, num_classes: int) -> nn.Module:
         num_anchors = anchor_ops.num_anchors_per_cell(anchors["scales"], anchors["aspect_ratios"])
         kwargs = _detector_kwargs(model_config, RETINANET_DEFAULTS)
         return RetinaNet(backbone, num_classes, num_anchors, **kwargs)
-    if task == "yolo":
-        return YOLO(backbone, num_classes, **_detector_kwargs(model_config, YOLO_DEFAULTS))
+    if task == "fcos":
+        return FCOS(backbone, num_classes, **_detector_kwargs(model_config, FCOS_DEFAULTS))
     raise ValueError(f"no PyTorch reference for task {task!r}; valid: {TASKS}")
 
 
@@ -642,7 +642,7 @@ def retinanet_losses(
       gt_labels: [b, m] int64 (-1 padding).
       gt_valid: [b, m] bool.
       anchors: [n, 4] xyxy pixels.
-      cfg: `config["detection"]`.
+      cfg: `config["detection"]` with `config["retinanet"]` merged in.
 
     Returns:
       cls_loss and box_loss (weighted), scalars.
@@ -662,18 +662,18 @@ def retinanet_losses(
         target = encode_boxes(target_boxes, anchors)  # [b, n, 4]
         per_box = smooth_l1(deltas, target, cfg["smooth_l1_beta"]).sum(dim=-1)  # [b, n]
     else:
-        raise ValueError(f"unknown detection.box_loss {cfg['box_loss']!r}")
+        raise ValueError(f"unknown retinanet.box_loss {cfg['box_loss']!r}")
     box_loss = (per_box * foreground).sum() / num_fg
     return {"cls_loss": cls_loss, "box_loss": cfg["box_loss_weight"] * box_loss}
 
 
-def yolo_boxes(box: Tensor, points: Tensor, point_strides: Tensor) -> Tensor:
-    """Decoded xyxy boxes [b, n, 4] of the YOLO head's scaled log-distances [b, n, 4]."""
+def fcos_boxes(box: Tensor, points: Tensor, point_strides: Tensor) -> Tensor:
+    """Decoded xyxy boxes [b, n, 4] of the FCOS head's scaled log-distances [b, n, 4]."""
     distances = box.clamp(max=MAX_LOG_DISTANCE).exp() * point_strides[:, None]  # [b, n, 4]
     return distances_to_boxes(points, distances)
 
 
-def yolo_losses(
+def fcos_losses(
     outputs: Outputs,
     gt_boxes: Tensor,
     gt_labels: Tensor,
@@ -681,7 +681,7 @@ def yolo_losses(
     grid: Mapping[str, Tensor],
     cfg: Config,
 ) -> dict[str, Tensor]:
-    """`jaxvision.tasks.yolo.YOLOTask.losses`.
+    """`jaxvision.tasks.fcos.FCOSTask.losses`.
 
     Args:
       outputs: logits [b, n, k], box [b, n, 4], quality [b, n].
@@ -689,7 +689,7 @@ def yolo_losses(
       gt_labels: [b, m] int64 (-1 padding).
       gt_valid: [b, m] bool.
       grid: `points` [n, 2], `strides` [n], `size_lo` [n], `size_hi` [n].
-      cfg: `config["detection"]`.
+      cfg: `config["detection"]` with `config["fcos"]` merged in.
 
     Returns:
       cls_loss, box_loss (weighted) and quality_loss, scalars.
@@ -706,7 +706,7 @@ def yolo_losses(
     focal = sigmoid_focal_loss(logits, cls_targets, cfg["focal_alpha"], cfg["focal_gamma"])
     cls_loss = focal.sum() / num_pos
     ctr = centerness(boxes_to_distances(points, target_boxes)) * pos  # [b, n]
-    per_box = 1.0 - giou(yolo_boxes(outputs["box"], points, strides), target_boxes)  # [b, n]
+    per_box = 1.0 - giou(fcos_boxes(outputs["box"], points, strides), target_boxes)  # [b, n]
     box_loss = (per_box * ctr).sum() / ctr.sum().clamp(min=CENTERNESS_EPS)
     bce = F.binary_cross_entropy_with_logits(outputs["quality"], ctr, reduction="none")
     quality_loss = (bce * pos).sum() / num_pos
@@ -899,14 +899,12 @@ def anchor_grid(config: Config, image_hw: tuple[int, int]) -> Tensor:
 
 
 def point_grid(config: Config, image_hw: tuple[int, int]) -> dict[str, Tensor]:
-    """YOLOTask.points and each point's size range: points [n, 2], strides, size_lo, size_hi [n]."""
-    kwargs = _detector_kwargs(config["model"], YOLO_DEFAULTS)
+    """FCOSTask.points and each point's size range: points [n, 2], strides, size_lo, size_hi [n]."""
+    kwargs = _detector_kwargs(config["model"], FCOS_DEFAULTS)
     strides = [2**level for level in range(kwargs["min_level"], kwargs["max_level"] + 1)]
-    ranges = config["detection"]["size_ranges"]
+    ranges = config["fcos"]["size_ranges"]
     if len(ranges) != len(strides):
-        raise ValueError(
-            f"detection.size_ranges has {len(ranges)} ranges for {len(strides)} levels"
-        )
+        raise ValueError(f"fcos.size_ranges has {len(ranges)} ranges for {len(strides)} levels")
     points, point_strides = anchor_ops.point_grid(tuple(image_hw), strides)  # [n, 2], [n]
     level = np.searchsorted(np.asarray(strides, np.float32), point_strides)  # [n]
     bounds = np.asarray(ranges, np.float32)[level]  # [n, 2]
@@ -929,14 +927,14 @@ def _retinanet_predict(outputs, *, anchors, image_hw, cfg):
     return detect(boxes, torch.sigmoid(outputs["logits"]), image_hw, cfg)
 
 
-def _yolo_losses(outputs, batch, *, grid, image_hw, cfg):
-    """`yolo_losses` of a batch (targets from its boxes, labels and masks)."""
-    return yolo_losses(outputs, *detection_targets(batch, image_hw), grid, cfg)
+def _fcos_losses(outputs, batch, *, grid, image_hw, cfg):
+    """`fcos_losses` of a batch (targets from its boxes, labels and masks)."""
+    return fcos_losses(outputs, *detection_targets(batch, image_hw), grid, cfg)
 
 
-def _yolo_predict(outputs, *, grid, image_hw, cfg):
-    """`YOLOTask.predict` after the forward: decode, sqrt(class * quality), clip, NMS."""
-    boxes = yolo_boxes(outputs["box"], grid["points"], grid["strides"])  # [b, n, 4]
+def _fcos_predict(outputs, *, grid, image_hw, cfg):
+    """`FCOSTask.predict` after the forward: decode, sqrt(class * quality), clip, NMS."""
+    boxes = fcos_boxes(outputs["box"], grid["points"], grid["strides"])  # [b, n, 4]
     scores = (
         torch.sigmoid(outputs["logits"]) * torch.sigmoid(outputs["quality"])[..., None]
     ).sqrt()
@@ -973,7 +971,8 @@ def build_reference(config: Config, num_classes: int, image_hw: tuple[int, int])
             label_smoothing=config.get("label_smoothing", 0.0),
         )
         return Reference(model, losses, functools.partial(_localization_predict, image_hw=image_hw))
-    cfg = config["detection"]
+    # The shared detection keys and the detector's own sub-config ("retinanet", "fcos").
+    cfg = {**config["detection"], **config.get(task, {})}
     if task == "retinanet":
         static = {"anchors": anchor_grid(config, image_hw), "image_hw": image_hw, "cfg": cfg}
         return Reference(
@@ -984,8 +983,8 @@ def build_reference(config: Config, num_classes: int, image_hw: tuple[int, int])
     static = {"grid": point_grid(config, image_hw), "image_hw": image_hw, "cfg": cfg}
     return Reference(
         model,
-        functools.partial(_yolo_losses, **static),
-        functools.partial(_yolo_predict, **static),
+        functools.partial(_fcos_losses, **static),
+        functools.partial(_fcos_predict, **static),
     )
 
 

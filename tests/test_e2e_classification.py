@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from jaxvision.engine import loop
 from tests.engine import runs
 
 pytestmark = pytest.mark.slow
@@ -32,7 +31,7 @@ def test_demo_config_learns_shapes(tmp_path, shapes_data_dir):
             "eval_batch_size": 500,
         },
     )
-    metrics = loop.train_and_evaluate(config, str(tmp_path))
+    metrics = runs.train_in_process(config, str(tmp_path))
     assert metrics["num_examples"] == 2000
     assert metrics["accuracy"] >= MIN_ACCURACY, metrics
     assert metrics["top5_accuracy"] >= metrics["accuracy"]

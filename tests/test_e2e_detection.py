@@ -64,7 +64,7 @@ def _predict(workdir: str, images: list[str], output_dir: str) -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("config_name", ["retinanet_small", "yolo_small"])
+@pytest.mark.parametrize("config_name", ["retinanet_small", "fcos_small"])
 def test_detector_trains_evaluates_and_predicts(config_name, detection_data, tmp_path):
     data_dir, name = detection_data
     workdir = str(tmp_path / "run")
@@ -72,7 +72,7 @@ def test_detector_trains_evaluates_and_predicts(config_name, detection_data, tmp
         config_name,
         {**TINY, **DETECTOR_TINY, "dataset.name": name, "dataset.data_dir": data_dir},
     )
-    metrics = loop.train_and_evaluate(config, workdir)
+    metrics = runs.train_in_process(config, workdir)
 
     (line,) = runs.read_metrics(workdir, "eval")
     assert set(line) >= DETECTION_EVAL_KEYS
@@ -122,7 +122,7 @@ def test_retinanet_trains_on_coco_2017_schema_data(tmp_path):
             },
         )
         workdir = str(tmp_path / "run")
-        metrics = loop.train_and_evaluate(config, workdir)
+        metrics = runs.train_in_process(config, workdir)
     assert metrics["num_examples"] == 8
     assert set(metrics) >= DETECTION_EVAL_KEYS
     assert len(metrics_class_names(workdir)) == 80  # COCO's label map
@@ -134,7 +134,7 @@ def test_localization_trains_evaluates_and_predicts(localization_data, tmp_path)
     config = _config(
         "localization_small", {**TINY, "dataset.name": name, "dataset.data_dir": data_dir}
     )
-    metrics = loop.train_and_evaluate(config, workdir)
+    metrics = runs.train_in_process(config, workdir)
     (line,) = runs.read_metrics(workdir, "eval")
     assert {"accuracy", "mean_iou", "correct_iou50"} <= set(line)
     assert 0.0 <= line["correct_iou50"] <= line["accuracy"] <= 1.0

@@ -14,8 +14,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxvision.engine import malloc_tuning
 from train import config_flags as jv_config_flags
+from train import host_tuning
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (resumed when it has checkpoints).")
@@ -26,6 +26,8 @@ _AUTO = flags.DEFINE_bool(
     "distributed_auto", False, "jax.distributed.initialize() with cluster auto-detection."
 )
 flags.mark_flags_as_required(["config", "workdir"])
+# Final eval metrics printed to stdout (those a run has).
+HEADLINE_METRICS = ("accuracy", "top5_accuracy", "correct_iou50", "AP", "AP50", "mIoU", "psnr")
 
 
 def main(argv: list[str]) -> None:
@@ -42,22 +44,26 @@ def main(argv: list[str]) -> None:
 
     from jaxvision.data.sources import DatasetNotFoundError
     from jaxvision.engine import loop
+    from jaxvision.engine.build import ConfigError
     from jaxvision.engine.checkpoint import CheckpointError
 
+    config = _CONFIG.value
     try:
-        metrics = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    except (DatasetNotFoundError, CheckpointError, loop.NonFiniteLossError) as e:
+        metrics = loop.train_and_evaluate(
+            config, _WORKDIR.value, host_tuning.compiler_options(config)
+        )
+    except (DatasetNotFoundError, CheckpointError, ConfigError, loop.NonFiniteLossError) as e:
         sys.exit(f"error: {e}")
     logging.info("final eval: %s", metrics)
     import jax
 
     if jax.process_index() == 0:
-        for name in ("accuracy", "top5_accuracy", "AP", "AP50"):
+        for name in HEADLINE_METRICS:
             if name in metrics:
                 print(f"{name}: {metrics[name]:.4f}", flush=True)
 
 
 if __name__ == "__main__":
-    malloc_tuning.reexec_with_tuned_malloc("train", sys.argv[1:])
+    host_tuning.reexec_with_tuned_malloc("train", sys.argv[1:])
     jv_config_flags.check_overrides(sys.argv)
     app.run(main)

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from jaxvision.engine import malloc_tuning
+from train import host_tuning
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
 _OUTPUT_DIR = flags.DEFINE_string(
@@ -44,16 +44,19 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("usage: python -m train.predict --workdir=DIR IMAGE [IMAGE ...]")
     if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv):
         logging.set_verbosity(logging.WARNING)
+    from jaxvision import visualize
     from jaxvision.engine import inference
+    from jaxvision.engine.checkpoint import CheckpointError
 
     try:
-        run = inference.load_run(_WORKDIR.value)
+        run = inference.load_run(_WORKDIR.value, host_tuning.for_backend(inference=True))
         images = [inference.read_image(path) for path in paths]
         features = [run.preprocess_features(image) for image in images]
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
         sys.exit(f"error: {e}")
     outputs = run.predict(np.stack([f["image"] for f in features]))
-    records = run.task.describe_predictions(images, features, outputs)
+    visualizer = visualize.for_task(run.task)
+    records = visualizer.describe(images, features, outputs)
 
     output_dir = _OUTPUT_DIR.value
     draws = any("detections" in r for r in records)
@@ -68,12 +71,12 @@ def main(argv: list[str]) -> None:
         stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
         with open(stem + ".json", "w") as f:
             json.dump({"image": path, **record}, f, indent=2)
-        picture = run.task.draw_prediction(image, record)
+        picture = visualizer.draw(image, record)
         if picture is not None:
             picture.save(stem + ".png")
             print(f"  -> {stem}.png, {stem}.json")
 
 
 if __name__ == "__main__":
-    malloc_tuning.reexec_with_tuned_malloc("train.predict", sys.argv[1:])
+    host_tuning.reexec_with_tuned_malloc("train.predict", sys.argv[1:])
     app.run(main)

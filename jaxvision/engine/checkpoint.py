@@ -1,4 +1,12 @@
-"""Orbax checkpoints of the train state and the input iterator, refused when they do not fit."""
+"""Orbax checkpoints of the train state and the input iterator, refused when they do not fit.
+
+A checkpoint holds the train state less its frozen variables (an input of the run, rebuilt
+at start) and the Grain iterator's position. A checkpoint whose networks, shapes or dtypes
+differ from the run's is refused with a message that names the differences, and left in
+place. A checkpoint of the layout before named networks (one network's ``params``,
+``model_state`` and ``opt_state`` at the top) restores into a run with one trained network
+and no EMA (``jaxvision.engine.legacy_checkpoint``), and is refused otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from jaxvision.engine import legacy_checkpoint
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
@@ -58,6 +68,23 @@ def _abstract(state: Any) -> Any:
     )
 
 
+def without_frozen(state: Any) -> Any:
+    """The part of a ``TrainState`` a checkpoint holds: all of it but ``frozen``."""
+    return state.replace(frozen={}) if hasattr(state, "frozen") else state
+
+
+def _check_networks(state: Any, saved: Any, where: str) -> None:
+    """Refuses a checkpoint whose trained networks are not the run's."""
+    saved_networks = sorted(legacy_checkpoint.get(saved, "networks") or {})
+    run_networks = sorted(state.networks)
+    if saved_networks != run_networks:
+        raise CheckpointError(
+            f"checkpoint {where} holds networks {saved_networks}, this run trains "
+            f"{run_networks}; refusing to start and leaving it in place. Use another "
+            "--workdir, or move the checkpoints away to start afresh."
+        )
+
+
 class Checkpointer:
     """Keeps the last N checkpoints of (train state, data iterator) in ``directory``.
 
@@ -70,7 +97,9 @@ class Checkpointer:
       >>> from jaxvision.data.pipeline import train_dataset
       >>> from jaxvision.engine import train_state
       >>> workdir = tempfile.mkdtemp()
-      >>> state = train_state.create({"params": {"w": jnp.zeros(3)}}, optax.sgd(0.1))
+      >>> net = train_state.create_network({"params": {"w": jnp.zeros(3)}}, optax.sgd(0.1),
+      ...                                  optax.constant_schedule(0.1))
+      >>> state = train_state.TrainState.create({"model": net})
       >>> src = [{"image": np.zeros((8, 8, 3), np.uint8), "label": 0}] * 4
       >>> data_iter = iter(train_dataset(src, "", ("image", "label"), global_batch_size=2, seed=0))
       >>> ckpt = Checkpointer(workdir + "/checkpoints", max_to_keep=3)
@@ -99,12 +128,13 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state: Any, data_iterator: Any, force: bool = True) -> None:
-        """Saves the state and the iterator position at ``step`` (asynchronously)."""
+        """Saves the state (less its frozen variables) and the iterator position at ``step``
+        (asynchronously)."""
         self.manager.save(
             step,
             args=ocp.args.Composite(
                 **{
-                    STATE_ITEM: ocp.args.StandardSave(state),
+                    STATE_ITEM: ocp.args.StandardSave(without_frozen(state)),
                     DATA_ITEM: grain.checkpoint.CheckpointSave(data_iterator),
                 }
             ),
@@ -130,20 +160,23 @@ class Checkpointer:
         if step is None:
             return None
         where = os.path.join(self.directory, str(step))
-        try:
-            saved = self.manager.item_metadata(step)[STATE_ITEM]
-        except Exception as e:
-            raise CheckpointError(f"checkpoint {where} is unreadable: {e}") from e
-        if saved is None:
-            raise CheckpointError(f"checkpoint {where} has no train state")
-        problems = _describe_mismatch(state, saved)
+        saved = self._saved_state(step, where)
+        if legacy_checkpoint.is_legacy(saved):
+            try:
+                target = legacy_checkpoint.target(state)
+            except ValueError as e:
+                raise CheckpointError(f"checkpoint {where}: {e}; refusing to start.") from e
+        else:
+            _check_networks(state, saved, where)
+            target = without_frozen(state)
+        problems = _describe_mismatch(target, saved)
         if problems:
             raise CheckpointError(
                 f"checkpoint {where} does not fit this run's model/optimizer "
                 f"({len(problems)} differences, first: {problems[:5]}); refusing to start. "
                 "Use another --workdir, or move the checkpoints away to start afresh."
             )
-        items = {STATE_ITEM: ocp.args.StandardRestore(_abstract(state))}
+        items = {STATE_ITEM: ocp.args.StandardRestore(_abstract(target))}
         if data_iterator is not None:
             items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
@@ -153,7 +186,19 @@ class Checkpointer:
                 f"checkpoint {where} could not be restored ({type(e).__name__}: {e}); "
                 "refusing to start and leaving it in place."
             ) from e
-        return restored[STATE_ITEM]
+        if legacy_checkpoint.is_legacy(saved):
+            return legacy_checkpoint.convert(restored[STATE_ITEM], state)
+        return restored[STATE_ITEM].replace(frozen=state.frozen)
+
+    def _saved_state(self, step: int, where: str) -> Any:
+        """The metadata tree of a checkpoint's train state."""
+        try:
+            saved = self.manager.item_metadata(step)[STATE_ITEM]
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {where} is unreadable: {e}") from e
+        if saved is None:
+            raise CheckpointError(f"checkpoint {where} has no train state")
+        return saved
 
     def wait(self) -> None:
         """Blocks until pending asynchronous saves are on disk."""

@@ -16,7 +16,7 @@ from PIL import Image
 
 from jaxvision.data import preprocess
 from jaxvision.data.sources import DatasetMeta
-from jaxvision.engine import compiler_options, loop
+from jaxvision.engine import build, loop
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine.checkpoint import Checkpointer
 from jaxvision.tasks.base import Task
@@ -28,10 +28,12 @@ class LoadedRun:
 
     Attributes:
       task: the run's task (its ``predict`` and ``meta.class_names``).
-      variables: the model variables of the latest checkpoint.
+      variables: network name -> variables of the latest checkpoint (EMA parameters where
+        the run kept an EMA), frozen networks included.
       step: that checkpoint's step.
       input_shape: [h, w, c] of the training images.
       predict_pp: preprocessing spec applied to images before ``predict``.
+      compiler_options: XLA options of the compiled ``predict``.
     """
 
     task: Task
@@ -39,6 +41,7 @@ class LoadedRun:
     step: int
     input_shape: tuple[int, int, int]
     predict_pp: str
+    compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property
     def _preprocess_op(self) -> preprocess.Op:
@@ -46,9 +49,7 @@ class LoadedRun:
 
     @functools.cached_property
     def _predict_fn(self) -> Any:
-        return jax.jit(
-            self.task.predict, compiler_options=compiler_options.for_backend(inference=True)
-        )
+        return jax.jit(self.task.predict, compiler_options=self.compiler_options)
 
     def preprocess_features(self, image: np.ndarray) -> dict[str, Any]:
         """An RGB uint8 image [h, w, 3] -> its preprocessed features (``image`` [h', w', 3]
@@ -64,11 +65,13 @@ class LoadedRun:
         return jax.device_get(self._predict_fn(self.variables, jnp.asarray(images)))
 
 
-def load_run(workdir: str) -> LoadedRun:
+def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> LoadedRun:
     """Loads the latest checkpoint of a training workdir.
 
     Args:
       workdir: the ``--workdir`` of a ``python -m train`` run.
+      compiler_options: XLA options of ``predict`` (``python -m train.predict`` passes its
+        host's inference options); None: JAX's defaults.
 
     Returns:
       A ``LoadedRun``.
@@ -97,15 +100,10 @@ def load_run(workdir: str) -> LoadedRun:
         class_names=tuple(saved["class_names"]),
         num_examples=saved["num_examples"],
     )
-    task, tx, schedule = loop.build_task(config, meta)
     mesh = mesh_lib.make_mesh(jax.local_devices()[:1])
-    setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
-    sample = {key: jnp.zeros((1, *input_shape), jnp.uint8) for key in ("image",)}
-    abstract = jax.eval_shape(lambda: loop.init_state(setup, sample, jax.random.key(0)))
-    replicated = mesh_lib.replicated(mesh)
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract
-    )
+    setup = build.build(config, meta, mesh)
+    sample = {"image": jnp.zeros((1, *input_shape), jnp.uint8)}
+    abstract = build.abstract_state(setup, sample, jax.random.key(0))
     checkpointer = Checkpointer(os.path.join(workdir, loop.CHECKPOINT_DIR))
     try:
         state = checkpointer.restore_latest(abstract)
@@ -113,9 +111,27 @@ def load_run(workdir: str) -> LoadedRun:
         checkpointer.close()
     if state is None:
         raise FileNotFoundError(f"no checkpoint in {workdir}/{loop.CHECKPOINT_DIR}")
+    state = state.replace(frozen=_frozen_variables(setup.task, sample))
+    task = setup.task
     return LoadedRun(
-        task, state.variables, int(state.step), input_shape, task.predict_pp(input_shape)
+        task,
+        state.eval_variables(),
+        int(state.step),
+        input_shape,
+        task.predict_pp(input_shape),
+        dict(compiler_options or {}),
     )
+
+
+def _frozen_variables(task: Any, sample: dict[str, Any]) -> dict[str, Any]:
+    """The frozen networks' variables (checkpoints leave them out): the task's init of
+    them alone (XLA drops the trained networks' initialisers)."""
+    if not task.frozen_networks:
+        return {}
+    init = lambda rng, batch: {  # noqa: E731
+        name: task.init_variables(rng, batch)[name] for name in task.frozen_networks
+    }
+    return jax.jit(init)(jax.random.key(0), sample)
 
 
 def read_image(path: str) -> np.ndarray:

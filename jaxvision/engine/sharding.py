@@ -20,7 +20,9 @@ Example:
   >>> from jaxvision.engine.mesh import make_mesh
   >>> model = nn.Dense(1024)
   >>> def init(rng, batch):
-  ...     return train_state.create(model.init(rng, batch), optax.adam(1e-3))
+  ...     tx, schedule = optax.adam(1e-3), optax.constant_schedule(1e-3)
+  ...     net = train_state.create_network(model.init(rng, batch), tx, schedule)
+  ...     return train_state.TrainState.create({"model": net})
   >>> mesh, rng, batch = make_mesh(), jax.random.key(0), jnp.zeros((8, 256))
   >>> abstract = jax.eval_shape(init, rng, batch)
   >>> shardings = state_shardings(abstract, mesh, "fsdp", min_size=2**16)

@@ -112,10 +112,8 @@ def _focal_jvp(alpha, gamma, primals, tangents):
 
     A hand-written derivative keeps the backward pass one elementwise product with a
     coefficient the forward pass computes alongside the loss; autodiff of the forward formula
-    instead leaves XLA:CPU a chain of 7 separately materialised [..., c] intermediates.
-    RetinaNet's COCO-size classification loss (logits [2, 76725, 80]), forward + backward on
-    the CPU: 54 ms, against 66-73 ms for autodiff of the same formula and 200-220 ms for
-    ``optax.sigmoid_focal_loss``.
+    instead leaves XLA:CPU a chain of 7 separately materialised [..., c] intermediates, and
+    ``optax.sigmoid_focal_loss`` more (benchmarks/RESULTS.md, "Detection post-processing").
     """
     (x, t), (dx, dt) = primals, tangents
     loss, d_x, d_t = _focal_terms(x, t, alpha, gamma)

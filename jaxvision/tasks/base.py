@@ -1,4 +1,22 @@
-"""The interface every task implements; the engine knows tasks only through it."""
+"""The interface every task implements; the engine knows tasks only through it.
+
+A task is its networks, its train step, its evaluators and its preprocessing:
+
+- ``networks`` names the trained networks (each gets its own optimizer, from
+  ``config.optimizers.<name>`` or else ``config.optimizer``, and optionally an EMA,
+  ``config.ema.<name>``); ``frozen_networks`` names networks that are never trained.
+  ``init_variables`` initialises all of them.
+- ``train_step(state, batch, rng) -> (state, metrics)`` is pure, written with the
+  engine's helpers (``jaxvision.engine.updates``); the engine jits, shards, checkpoints and
+  logs it.
+- ``evaluators()`` returns ``jaxvision.evaluators`` objects, fed with ``eval_forward``'s
+  outputs batch by batch over the whole eval split.
+- ``predict(variables, images)`` is the inference function; pictures and JSON of its
+  outputs are the task family's ``jaxvision.visualize`` module's business, not the task's.
+
+``SingleNetworkTask`` is the base of the supervised tasks with one network named
+``"model"``: they supply its module and a loss, and inherit the train step.
+"""
 
 from __future__ import annotations
 
@@ -12,60 +30,101 @@ import ml_collections
 import numpy as np
 
 from jaxvision.data.sources import DatasetMeta
+from jaxvision.engine import updates
+from jaxvision.engine.train_state import TrainState
+from jaxvision.evaluators import Evaluator
 from jaxvision.ops.image import normalize
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+Variables = dict[str, Any]
+# The network of a single-network task.
+MODEL = "model"
+COMPUTE_DTYPES = {
+    "float32": jnp.float32,
+    "bfloat16": jnp.bfloat16,
+    "float16": jnp.float16,
+    "float64": jnp.float64,
+}
 
 
 def compute_dtype(name: str) -> jnp.dtype:
     """A compute dtype name -> the jnp dtype (ValueError otherwise).
 
     ``"float64"`` (a numerics-debugging mode) needs ``JAX_ENABLE_X64=1``.
+
+    Example:
+      >>> compute_dtype("bfloat16")
+      <class 'jax.numpy.bfloat16'>
     """
-    valid = {
-        "float32": jnp.float32,
-        "bfloat16": jnp.bfloat16,
-        "float16": jnp.float16,
-        "float64": jnp.float64,
-    }
-    if name not in valid:
-        raise ValueError(f"unknown dtype {name!r}; valid: {sorted(valid)}")
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; valid: {sorted(COMPUTE_DTYPES)}")
     if name == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
-    return valid[name]
+    return COMPUTE_DTYPES[name]
 
 
 class Task(abc.ABC):
-    """A task: its model, loss, evaluation sums, prediction and data preprocessing.
-
-    The shared engine (``jaxvision.engine.loop``) builds the train and eval steps
-    from these pure pieces; a new task adds a subclass, a model and a config, not
-    a new training loop.
+    """A task: its networks, train step, evaluators, prediction and preprocessing.
 
     Attributes:
       config: the run's full config.
       meta: the training split's ``DatasetMeta``.
+      networks: names of the trained networks.
+      frozen_networks: names of networks whose variables are never trained.
       train_keys: feature keys a training batch carries to the device.
       eval_keys: feature keys an eval batch carries (``mask`` is added).
     """
 
+    networks: tuple[str, ...] = (MODEL,)
+    frozen_networks: tuple[str, ...] = ()
     train_keys: tuple[str, ...] = ()
     eval_keys: tuple[str, ...] = ()
-    # How the engine evaluates: "sums" (eval_sums -> summarize_eval, mask-weighted sums
-    # added over batches) or "outputs" (eval_outputs per example, gathered over the whole
-    # split -> summarize_eval_outputs; for metrics like COCO AP that are not sums).
-    eval_mode: str = "sums"
 
     def __init__(self, config: ml_collections.ConfigDict, meta: DatasetMeta):
         self.config = config
         self.meta = meta
 
-    @property
+    # -- networks ------------------------------------------------------------------
     @abc.abstractmethod
-    def model(self) -> nn.Module:
-        """The flax module."""
+    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Variables]:
+        """name -> ``init`` variables of every network (trained and frozen), for a batch
+        shaped like the training batches."""
 
+    def updates_per_step(self, network: str) -> int:
+        """Optimizer updates a train step makes to ``network`` (its schedule's length is
+        ``total_steps`` times this)."""
+        del network
+        return 1
+
+    # -- training ------------------------------------------------------------------
+    @abc.abstractmethod
+    def train_step(
+        self, state: TrainState, batch: Batch, rng: jax.Array
+    ) -> tuple[TrainState, Metrics]:
+        """One train step, pure: ``(state, batch, rng) -> (state, metrics)``.
+
+        ``rng`` is this step's key (``fold_in(seed key, step)``: independent of restarts).
+        Metrics are scalars; ``loss`` and ``*_loss`` are checked for NaN/Inf by the engine.
+        """
+
+    # -- evaluation ----------------------------------------------------------------
+    def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> Any:
+        """The outputs every evaluator's ``update`` reads, for one eval batch (default:
+        ``predict`` on its images)."""
+        return self.predict(variables, batch["image"])
+
+    @abc.abstractmethod
+    def evaluators(self) -> list[Evaluator]:
+        """Every evaluator the task offers (``config.evaluators`` may select some)."""
+
+    # -- inference -----------------------------------------------------------------
+    @abc.abstractmethod
+    def predict(self, variables: dict[str, Variables], images: jax.Array) -> Any:
+        """Inference outputs for uint8 images [b, h, w, 3]; ``variables`` maps network
+        names to their variables (EMA parameters where kept)."""
+
+    # -- preprocessing -------------------------------------------------------------
     @property
     def train_pp(self) -> str:
         """Preprocessing spec of training examples."""
@@ -76,52 +135,11 @@ class Task(abc.ABC):
         """Preprocessing spec of eval examples."""
         return self.config.dataset.eval_pp
 
-    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Any]:
-        """``model.init`` on a batch shaped like the training batches (normalised images,
-        inference mode); a task whose model needs more rngs overrides it."""
-        return self.model.init(rng, normalize(batch["image"]), train=False)
-
-    def apply_model(
-        self, variables: dict[str, Any], images: jax.Array, train: bool, **kwargs: Any
-    ) -> Any:
-        """The model on uint8 images [b, h, w, 3], normalised in ``model.dtype``; ``kwargs``
-        go to ``model.apply`` (e.g. ``mutable``)."""
-        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
-        return self.model.apply(variables, x, train=train, **kwargs)
-
-    @abc.abstractmethod
-    def loss(
-        self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
-    ) -> tuple[jax.Array, tuple[Any, Metrics]]:
-        """Training loss: ``(loss, (new_model_state, metrics))``, differentiable in params."""
-
-    def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
-        """Mask-weighted metric sums over one eval batch (padding has ``mask == 0``).
-
-        Used when ``eval_mode == "sums"``.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has eval_mode={self.eval_mode!r}")
-
-    def summarize_eval(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
-        """Final eval metrics from the sums accumulated over the whole split."""
-        raise NotImplementedError(f"{type(self).__name__} has eval_mode={self.eval_mode!r}")
-
-    def eval_outputs(self, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
-        """Per-example eval outputs ``[b, ...]`` of one batch, including ``batch["mask"]``.
-
-        Used when ``eval_mode == "outputs"``: the engine gathers them over the whole
-        split, drops the padding rows (``mask == 0``) and calls ``summarize_eval_outputs``.
-        Return only what the metric needs (not the images): it is copied to every host.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has eval_mode={self.eval_mode!r}")
-
-    def summarize_eval_outputs(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        """Final eval metrics from the outputs of every real example of the split."""
-        raise NotImplementedError(f"{type(self).__name__} has eval_mode={self.eval_mode!r}")
-
-    @abc.abstractmethod
-    def predict(self, variables: dict[str, Any], images: jax.Array) -> Any:
-        """Inference outputs for uint8 images [b, h, w, 3]."""
+    @property
+    def max_boxes(self) -> int | None:
+        """Boxes an example's detection targets are padded to by the input pipeline (None:
+        the task has no box targets)."""
+        return None
 
     def predict_pp(self, input_shape: tuple[int, ...]) -> str:
         """Preprocessing of a user's image for ``predict``: the eval spec, then a resize
@@ -133,24 +151,45 @@ class Task(abc.ABC):
         """The feature dict ``predict_pp`` runs on, for an RGB uint8 image [h, w, 3]."""
         return {"image": image}
 
-    def describe_predictions(
-        self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
-    ) -> list[dict[str, Any]]:
-        """One JSON-able record an image from ``predict``'s (host) outputs.
 
-        Args:
-          images: the source images, RGB uint8 [h, w, 3] each.
-          features: each image's preprocessed features (``predict_pp`` applied).
-          outputs: ``predict`` on the stacked images.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not describe predictions")
+class SingleNetworkTask(Task):
+    """A task with one trained network, ``"model"``, trained on a differentiable loss.
 
-    def draw_prediction(self, image: np.ndarray, record: dict[str, Any]) -> Any:
-        """A PIL picture of one record on the source image, or None."""
-        del image, record
-        return None
+    Subclasses supply ``model`` and ``loss``; the train step is ``loss``'s gradient and one
+    optimizer update (loss scaling, NaN guard and EMA included).
+    """
 
-    def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
-        """A PIL image showing predictions on a batch, or None when the task has none."""
-        del batch, outputs
-        return None
+    @property
+    @abc.abstractmethod
+    def model(self) -> nn.Module:
+        """The flax module."""
+
+    @abc.abstractmethod
+    def loss(
+        self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, tuple[Any, Metrics]]:
+        """Training loss: ``(loss, (new_model_state, metrics))``, differentiable in params."""
+
+    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Variables]:
+        """``model.init`` on normalised images, in inference mode, with a dropout rng."""
+        params_rng, dropout_rng = jax.random.split(rng)
+        rngs = {"params": params_rng, "dropout": dropout_rng}
+        return {MODEL: self.model.init(rngs, normalize(batch["image"]), train=False)}
+
+    def apply_model(
+        self, variables: Variables, images: jax.Array, train: bool, **kwargs: Any
+    ) -> Any:
+        """The model on uint8 images [b, h, w, 3], normalised in ``model.dtype``; ``kwargs``
+        go to ``model.apply`` (e.g. ``mutable``)."""
+        x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
+        return self.model.apply(variables, x, train=train, **kwargs)
+
+    def train_step(
+        self, state: TrainState, batch: Batch, rng: jax.Array
+    ) -> tuple[TrainState, Metrics]:
+        model_state = state.networks[MODEL].model_state
+        (loss, (new_model_state, metrics)), grads = updates.value_and_grad(
+            self.loss, state, MODEL, model_state, batch, rng
+        )
+        state, update_metrics = updates.apply_gradients(state, MODEL, grads, new_model_state)
+        return state.next_step(), {**metrics, **update_metrics, "loss": loss}

@@ -1,13 +1,13 @@
 """What every multi-object detector shares: targets, decoding + NMS, COCO evaluation.
 
-A detector task (``jaxvision.tasks.retinanet``, ``jaxvision.tasks.yolo``) supplies its
+A detector task (``jaxvision.tasks.retinanet``, ``jaxvision.tasks.fcos``) supplies its
 model, its per-location losses and its decoding of raw outputs into boxes and class
 scores; this base turns batches into targets, runs class-aware NMS inside ``jit``,
 maps detections back to the source images' pixels and evaluates them with the COCO
 evaluator (``jaxvision.metrics.detection``: pycocotools' AP, AP50, AP75, AP by size,
-AR, plus VOC-style AP50).
+AR, plus VOC-style AP50) through a ``GatherEvaluator`` named ``coco``.
 
-Batches follow the schema of ``jaxvision.data.detection_preprocess``: ``boxes``
+Batches follow the schema of ``jaxvision.data.preprocess.detection_ops``: ``boxes``
 [b, m, 4] normalised (ymin, xmin, ymax, xmax) of the network input, ``labels``
 [b, m] (-1 padding), ``box_mask`` / ``box_ignore`` [b, m], and for evaluation
 ``orig_size`` [b, 2] and ``image_window`` [b, 4]. Inside the tasks boxes are absolute
@@ -15,9 +15,8 @@ Batches follow the schema of ``jaxvision.data.detection_preprocess``: ``boxes``
 
 Config keys read (besides the engine's): ``model.dtype``, ``model.backbone``,
 ``model.backbone_kwargs``, ``model.kwargs`` (detector fields: levels, widths, head);
-``detection.max_boxes`` (the task ends both preprocessing specs with
-``pad_boxes(max_boxes)``), ``detection.score_threshold``, ``detection.nms_iou``,
-``detection.max_detections``,
+``detection.max_boxes`` (the input pipeline pads every example's targets to it),
+``detection.score_threshold``, ``detection.nms_iou``, ``detection.max_detections``,
 ``detection.pre_nms_top_k``, ``detection.focal_alpha``, ``detection.focal_gamma``,
 ``detection.box_loss_weight``.
 """
@@ -32,27 +31,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvision import models, visualization
+from jaxvision.evaluators import Evaluator, GatherEvaluator
 from jaxvision.metrics.detection import DetectionEvaluator
 from jaxvision.ops import boxes as box_ops
 from jaxvision.ops import nms
-from jaxvision.tasks.base import Batch, Metrics, Task, compute_dtype
+from jaxvision.tasks.backbones import build_backbone
+from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, compute_dtype
 
-# Images drawn into the workdir's predictions.png.
-NUM_PICTURE_IMAGES = 16
-# Detections drawn on them: those scoring at least this.
-PICTURE_SCORE_THRESHOLD = 0.3
 # Keys of the (unnormalised) target tensors the losses receive.
 TRAIN_KEYS = ("image", "boxes", "labels", "box_mask", "box_ignore")
 EVAL_KEYS = (*TRAIN_KEYS, "orig_size", "image_window", "num_dropped_boxes")
-# The preprocessing op that pads boxes (left out when predicting on unannotated images).
-PAD_BOXES_OP = "pad_boxes"
-
-
-def without_box_padding(spec: str) -> list[str]:
-    """The ops of a preprocessing spec, less any ``pad_boxes`` op."""
-    ops = [p.strip() for p in spec.split("|") if p.strip()]
-    return [p for p in ops if not p.startswith(PAD_BOXES_OP)]
 
 
 def input_boxes(boxes_yxyx: jax.Array, height: int, width: int) -> jax.Array:
@@ -89,18 +77,7 @@ def to_source_pixels(
     return jnp.clip(out, 0.0, jnp.stack([ow, oh, ow, oh], axis=-1))
 
 
-def build_backbone(cfg: Any) -> nn.Module:
-    """The feature extractor of ``config.model``: ``backbone`` with ``features_only``."""
-    return models.get_model(
-        cfg.backbone,
-        num_classes=1,
-        features_only=True,
-        dtype=compute_dtype(cfg.dtype),
-        **cfg.get("backbone_kwargs", {}),
-    )
-
-
-class DetectionTask(Task):
+class DetectionTask(SingleNetworkTask):
     """Base of the multi-object detectors.
 
     Subclasses implement ``build_detector``, ``losses`` and ``decode``.
@@ -108,7 +85,6 @@ class DetectionTask(Task):
 
     train_keys = TRAIN_KEYS
     eval_keys = EVAL_KEYS
-    eval_mode = "outputs"
 
     # -- what a detector supplies ------------------------------------------------
     @abc.abstractmethod
@@ -141,20 +117,10 @@ class DetectionTask(Task):
         """Raw outputs -> (boxes [b, n, 4] xyxy input pixels, class scores [b, n, k] in [0, 1])."""
 
     # -- the Task interface -----------------------------------------------------
-    def _with_box_padding(self, spec: str) -> str:
-        """``spec`` with its ``pad_boxes`` op (if any) replaced by ``detection.max_boxes``'s."""
-        padding = f"{PAD_BOXES_OP}({self.config.detection.max_boxes})"
-        return "|".join([*without_box_padding(spec), padding])
-
     @property
-    def train_pp(self) -> str:
-        """``dataset.train_pp`` padded to ``detection.max_boxes`` boxes an image."""
-        return self._with_box_padding(self.config.dataset.train_pp)
-
-    @property
-    def eval_pp(self) -> str:
-        """``dataset.eval_pp`` padded to ``detection.max_boxes`` boxes an image."""
-        return self._with_box_padding(self.config.dataset.eval_pp)
+    def max_boxes(self) -> int:
+        """``detection.max_boxes``: the input pipeline pads every example's targets to it."""
+        return int(self.config.detection.max_boxes)
 
     @property
     def model(self) -> nn.Module:
@@ -200,17 +166,18 @@ class DetectionTask(Task):
         )
         return jax.vmap(run)(boxes, scores)
 
-    def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
+    def predict(self, variables: dict[str, Variables], images: jax.Array) -> dict[str, jax.Array]:
         """Detections for uint8 images [b, h, w, 3], after class-aware NMS.
 
         Returns:
           ``boxes`` [b, k, 4] xyxy input pixels, ``scores`` [b, k], ``classes`` [b, k],
           ``valid`` [b, k] and ``num_valid`` [b], with ``k = detection.max_detections``.
         """
-        outputs = self.apply_model(variables, images, train=False)
+        outputs = self.apply_model(variables[MODEL], images, train=False)
         return self.detect(outputs, images.shape[1:3])
 
-    def eval_outputs(self, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
+    def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
+        """``eval_rows`` of the batch's detections."""
         return self.eval_rows(self.predict(variables, batch["image"]), batch)
 
     def eval_rows(self, det: dict[str, jax.Array], batch: Batch) -> dict[str, jax.Array]:
@@ -218,7 +185,12 @@ class DetectionTask(Task):
 
         Args:
           det: ``predict``'s output for ``batch["image"]``.
-          batch: an eval batch (with ``orig_size``, ``image_window``, ``mask``).
+          batch: an eval batch (with ``orig_size``, ``image_window``).
+
+        Returns:
+          Per-image rows [b, ...]: ``boxes``, ``scores``, ``classes``, ``valid``,
+          ``gt_boxes``, ``gt_labels``, ``gt_mask``, ``gt_ignore``, ``orig_size``,
+          ``num_dropped_boxes``.
         """
         hw = batch["image"].shape[1:3]
         gt = input_boxes(batch["boxes"], *hw)  # [b, m, 4]
@@ -236,96 +208,38 @@ class DetectionTask(Task):
             "gt_ignore": batch["box_ignore"],
             "orig_size": batch["orig_size"],
             "num_dropped_boxes": batch["num_dropped_boxes"],
-            "mask": batch["mask"],
         }
 
-    def summarize_eval_outputs(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        n = len(outputs["mask"])
+    def evaluators(self) -> list[Evaluator]:
+        return [GatherEvaluator("coco", lambda rows, batch: rows, self.summarize_eval_rows)]
+
+    def summarize_eval_rows(self, rows: dict[str, np.ndarray]) -> dict[str, float]:
+        """COCO metrics (pycocotools) of every real eval image's ``eval_rows``, plus
+        ``num_examples`` and ``dropped_boxes``."""
+        n = len(rows["valid"])
         if n == 0:
             raise ValueError("the eval split has no examples")
         evaluator = DetectionEvaluator(self.meta.class_names)
         for i in range(n):
-            keep = outputs["valid"][i]
-            gt = outputs["gt_mask"][i]
-            h, w = (int(v) for v in outputs["orig_size"][i])
+            keep, gt = rows["valid"][i], rows["gt_mask"][i]
+            h, w = (int(v) for v in rows["orig_size"][i])
             evaluator.add(
                 image_id=i,
                 height=h,
                 width=w,
-                gt_boxes=outputs["gt_boxes"][i][gt],
-                gt_labels=outputs["gt_labels"][i][gt],
-                gt_ignore=outputs["gt_ignore"][i][gt],
-                boxes=outputs["boxes"][i][keep],
-                scores=outputs["scores"][i][keep],
-                labels=outputs["classes"][i][keep],
+                gt_boxes=rows["gt_boxes"][i][gt],
+                gt_labels=rows["gt_labels"][i][gt],
+                gt_ignore=rows["gt_ignore"][i][gt],
+                boxes=rows["boxes"][i][keep],
+                scores=rows["scores"][i][keep],
+                labels=rows["classes"][i][keep],
             )
         metrics = evaluator.compute()
         metrics["num_examples"] = float(n)
-        metrics["dropped_boxes"] = float(np.sum(outputs["num_dropped_boxes"]))
+        metrics["dropped_boxes"] = float(np.sum(rows["num_dropped_boxes"]))
         return metrics
-
-    def predict_pp(self, input_shape: tuple[int, ...]) -> str:
-        """The eval spec without box padding, then a resize to the training input."""
-        resize = f"resize({input_shape[0]}, {input_shape[1]})"
-        return "|".join([*without_box_padding(self.config.dataset.eval_pp), resize])
 
     def predict_features(self, image: np.ndarray) -> dict[str, Any]:
         """An image with no annotations, in the raw TFDS detection schema."""
         empty = {"bbox": np.zeros((0, 4), np.float32), "label": np.zeros((0,), np.int64)}
         return {"image": image, "objects": empty}
-
-    def describe_predictions(
-        self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
-    ) -> list[dict[str, Any]]:
-        """Each image's detections in its source pixels: ``{"detections": [{"box": [x1, y1,
-        x2, y2], "label", "class_name", "score"}]}``, best first."""
-        records = []
-        for i, f in enumerate(features):
-            keep = np.asarray(outputs["valid"][i])
-            hw = f["image"].shape[:2]
-            boxes = to_source_pixels(
-                np.asarray(outputs["boxes"][i])[None],
-                hw,
-                np.asarray(f["orig_size"])[None],
-                np.asarray(f["image_window"])[None],
-            )[0]  # [k, 4]
-            records.append(
-                {
-                    "detections": visualization.detections_to_json(
-                        np.asarray(boxes)[keep],
-                        np.asarray(outputs["classes"][i])[keep],
-                        np.asarray(outputs["scores"][i])[keep],
-                        self.meta.class_names,
-                    )
-                }
-            )
-        return records
-
-    def draw_prediction(self, image: np.ndarray, record: dict[str, Any]) -> Any:
-        dets = record["detections"]
-        return visualization.draw_detections(
-            image,
-            np.asarray([d["box"] for d in dets], np.float32).reshape(-1, 4),
-            np.asarray([d["label"] for d in dets], np.int64),
-            np.asarray([d["score"] for d in dets], np.float32),
-            self.meta.class_names,
-            score_threshold=PICTURE_SCORE_THRESHOLD,
-        )
-
-    def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
-        n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
-        drawn = []
-        for i in range(n):
-            keep = np.asarray(outputs["valid"][i]) & (
-                np.asarray(outputs["scores"][i]) >= PICTURE_SCORE_THRESHOLD
-            )
-            picture = visualization.draw_detections(
-                np.asarray(batch["image"][i]),
-                np.asarray(outputs["boxes"][i])[keep],
-                np.asarray(outputs["classes"][i])[keep],
-                np.asarray(outputs["scores"][i])[keep],
-                self.meta.class_names,
-            )
-            drawn.append(np.asarray(picture.convert("RGB")))
-        captions = [f"{int(np.sum(batch['box_mask'][i]))} objects" for i in range(n)]
-        return visualization.image_grid(np.stack(drawn), captions)

@@ -2,7 +2,7 @@
 
 Loss: softmax cross-entropy on the class, plus ``localization.l1_weight`` x L1 and
 ``localization.giou_weight`` x GIoU loss on the normalised box (DETR's pair of box
-losses). Eval metrics: ``accuracy``, ``mean_iou`` (IoU of the predicted and true box),
+losses). Evaluator ``localization``: ``accuracy``, ``mean_iou`` (IoU of the predicted and true box),
 ``correct_iou50`` (the fraction of images with the right class AND IoU >= 0.5, the
 ILSVRC localization criterion), ``cls_loss`` (cross-entropy).
 
@@ -24,23 +24,21 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxvision import visualization
+from jaxvision.evaluators import Evaluator, MeanEvaluator
 from jaxvision.losses import detection as det_losses
 from jaxvision.losses.classification import softmax_cross_entropy
-from jaxvision.metrics.classification import masked_sums, means_from_sums, topk_correct
+from jaxvision.metrics.classification import topk_correct
 from jaxvision.models.localizer import Localizer
 from jaxvision.ops import boxes as box_ops
-from jaxvision.tasks.base import Batch, Metrics, Task
-from jaxvision.tasks.detection import build_backbone
+from jaxvision.tasks.backbones import build_backbone
+from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables
 
 # IoU at which a localization counts as correct (ILSVRC, PASCAL).
 CORRECT_IOU = 0.5
-NUM_PICTURE_IMAGES = 32
 
 
-class LocalizationTask(Task):
+class LocalizationTask(SingleNetworkTask):
     """Single-object classification and localization."""
 
     train_keys = ("image", "label", "bbox")
@@ -84,24 +82,26 @@ class LocalizationTask(Task):
         }
         return loss, (new_state, metrics)
 
-    def eval_sums(self, variables: dict[str, Any], batch: Batch) -> Metrics:
-        outputs = self.apply_model(variables, batch["image"], train=False)
-        iou = box_ops.iou(self._pred_boxes(outputs), self._true_boxes(batch))  # [b]
-        correct = topk_correct(outputs["logits"], batch["label"], 1)  # [b]
-        values = {
-            "accuracy": correct,
-            "mean_iou": iou,
-            "correct_iou50": correct * (iou >= CORRECT_IOU),
-            "cls_loss": softmax_cross_entropy(outputs["logits"], batch["label"]),
-        }
-        return masked_sums(values, batch["mask"])
+    def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
+        """The localizer's raw outputs (``logits`` [b, k], ``box`` [b, 4]) on the eval images."""
+        return self.apply_model(variables[MODEL], batch["image"], train=False)
 
-    def summarize_eval(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
-        return means_from_sums(sums)
+    def evaluators(self) -> list[Evaluator]:
+        def values(outputs: dict[str, jax.Array], batch: Batch) -> dict[str, jax.Array]:
+            iou = box_ops.iou(self._pred_boxes(outputs), self._true_boxes(batch))  # [b]
+            correct = topk_correct(outputs["logits"], batch["label"], 1)  # [b]
+            return {
+                "accuracy": correct,
+                "mean_iou": iou,
+                "correct_iou50": correct * (iou >= CORRECT_IOU),
+                "cls_loss": softmax_cross_entropy(outputs["logits"], batch["label"]),
+            }
 
-    def predict(self, variables: dict[str, Any], images: jax.Array) -> dict[str, jax.Array]:
+        return [MeanEvaluator("localization", values)]
+
+    def predict(self, variables: dict[str, Variables], images: jax.Array) -> dict[str, jax.Array]:
         """Class, probability and box (xyxy pixels of the input) for uint8 images [b, h, w, 3]."""
-        outputs = self.apply_model(variables, images, train=False)
+        outputs = self.apply_model(variables[MODEL], images, train=False)
         probs = jax.nn.softmax(outputs["logits"], axis=-1)  # [b, k]
         h, w = images.shape[1:3]
         return {
@@ -109,52 +109,3 @@ class LocalizationTask(Task):
             "probabilities": jnp.max(probs, axis=-1),  # [b]
             "boxes": box_ops.clip(box_ops.scale(self._pred_boxes(outputs), h, w), h, w),  # [b, 4]
         }
-
-    def describe_predictions(
-        self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
-    ) -> list[dict[str, Any]]:
-        """Each image's class and box in its source pixels (``{"detections": [one]}``)."""
-        records = []
-        for i, (image, f) in enumerate(zip(images, features, strict=True)):
-            (h, w), (src_h, src_w) = f["image"].shape[:2], image.shape[:2]
-            factor = np.asarray([src_w / w, src_h / h, src_w / w, src_h / h], np.float32)
-            box = np.asarray(outputs["boxes"][i], np.float32) * factor  # [4]
-            records.append(
-                {
-                    "detections": visualization.detections_to_json(
-                        box[None],
-                        np.asarray([outputs["classes"][i]]),
-                        np.asarray([outputs["probabilities"][i]]),
-                        self.meta.class_names,
-                    )
-                }
-            )
-        return records
-
-    def draw_prediction(self, image: np.ndarray, record: dict[str, Any]) -> Any:
-        (det,) = record["detections"]
-        return visualization.draw_detections(
-            image,
-            np.asarray([det["box"]], np.float32),
-            np.asarray([det["label"]]),
-            np.asarray([det["score"]], np.float32),
-            self.meta.class_names,
-        )
-
-    def render_predictions(self, batch: dict[str, np.ndarray], outputs: Any) -> Any:
-        names = self.meta.class_names
-        n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
-        drawn, captions, correct = [], [], []
-        for i in range(n):
-            cls = int(outputs["classes"][i])
-            picture = visualization.draw_detections(
-                np.asarray(batch["image"][i]),
-                np.asarray(outputs["boxes"][i])[None],
-                np.asarray([cls]),
-                np.asarray(outputs["probabilities"][i])[None],
-                names,
-            )
-            drawn.append(np.asarray(picture.convert("RGB")))
-            captions.append(f"true: {names[int(batch['label'][i])]}")
-            correct.append(cls == int(batch["label"][i]))
-        return visualization.image_grid(np.stack(drawn), captions, correct)

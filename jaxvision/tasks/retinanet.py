@@ -1,17 +1,17 @@
 """RetinaNet detection: anchors over FPN levels, IoU matching, focal + box losses.
 
-Targets per anchor: IoU >= ``detection.foreground_iou`` with a ground-truth box is
+Targets per anchor: IoU >= ``retinanet.foreground_iou`` with a ground-truth box is
 foreground (the best anchor of every box too: low-quality matches), IoU <
-``detection.background_iou`` background, in between ignored. Classification: sigmoid
+``retinanet.background_iou`` background, in between ignored. Classification: sigmoid
 focal loss over foreground and background anchors, normalised by the number of
 foreground anchors in the batch. Boxes: smooth-L1 on the encoded deltas or GIoU on the
-decoded boxes (``detection.box_loss``) over foreground anchors.
+decoded boxes (``retinanet.box_loss``) over foreground anchors.
 
 Config keys (besides ``jaxvision.tasks.detection``'s): ``model.kwargs`` (RetinaNet
 fields: ``min_level``, ``max_level``, ``fpn_features``, ``head_convs``, ``head_norm``),
 ``anchors.size_scale`` (anchor size = size_scale * stride; 4 in the paper),
-``anchors.scales``, ``anchors.aspect_ratios``; ``detection.foreground_iou``,
-``detection.background_iou``, ``detection.box_loss``, ``detection.smooth_l1_beta``.
+``anchors.scales``, ``anchors.aspect_ratios``; ``retinanet.foreground_iou``,
+``retinanet.background_iou``, ``retinanet.box_loss``, ``retinanet.smooth_l1_beta``.
 
 Example:
   python -m train --config=train/configs/retinanet_small.py --workdir=/tmp/retinanet
@@ -68,10 +68,10 @@ class RetinaNetTask(DetectionTask):
         )
 
     def losses(self, outputs, gt_boxes, gt_labels, gt_valid, input_hw):
-        cfg = self.config.detection
-        if cfg.box_loss not in BOX_LOSSES:
+        cfg, rcfg = self.config.detection, self.config.retinanet
+        if rcfg.box_loss not in BOX_LOSSES:
             raise ValueError(
-                f"detection.box_loss must be one of {BOX_LOSSES}, got {cfg.box_loss!r}"
+                f"retinanet.box_loss must be one of {BOX_LOSSES}, got {rcfg.box_loss!r}"
             )
         anchors = jnp.asarray(self.anchors(input_hw))  # [n, 4]
         num_classes = outputs["logits"].shape[-1]
@@ -79,7 +79,7 @@ class RetinaNetTask(DetectionTask):
         def assign(boxes, labels, valid):  # [m, 4], [m], [m]
             iou = box_ops.pairwise_iou(anchors, boxes)  # [n, m]
             matched, kind = matching.match_anchors(
-                iou, valid, cfg.foreground_iou, cfg.background_iou, allow_low_quality=True
+                iou, valid, rcfg.foreground_iou, rcfg.background_iou, allow_low_quality=True
             )  # [n], [n]
             target_boxes = boxes[matched]  # [n, 4]
             onehot = jax.nn.one_hot(labels[matched], num_classes)  # [n, k]
@@ -94,13 +94,13 @@ class RetinaNetTask(DetectionTask):
         )  # [b, n, k]
         cls_loss = jnp.sum(focal * (kind >= 0)[..., None]) / num_fg
 
-        if cfg.box_loss == "giou":
+        if rcfg.box_loss == "giou":
             pred = box_ops.decode(outputs["deltas"], anchors, DELTA_WEIGHTS)  # [b, n, 4]
             per_box = det_losses.giou_loss(pred, target_boxes)  # [b, n]
         else:
             target = box_ops.encode(target_boxes, anchors, DELTA_WEIGHTS)  # [b, n, 4]
             per_box = jnp.sum(
-                det_losses.smooth_l1_loss(outputs["deltas"], target, beta=cfg.smooth_l1_beta),
+                det_losses.smooth_l1_loss(outputs["deltas"], target, beta=rcfg.smooth_l1_beta),
                 axis=-1,
             )  # [b, n]
         box_loss = jnp.sum(per_box * foreground) / num_fg

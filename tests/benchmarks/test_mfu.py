@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import pytest
 
 from benchmarks import mfu
-from jaxvision.engine import compiler_options
 from jaxvision.models import resnet
+from train import host_tuning as compiler_options
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 

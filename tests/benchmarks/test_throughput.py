@@ -108,3 +108,11 @@ def test_one_round_has_no_rounds_record(monkeypatch):
     monkeypatch.setattr(throughput, "run_child", lambda args, framework: _fake_record(5.0))
     report = throughput.main([])
     assert "rounds" not in report and report["ratio_jax_over_torch"] is None
+
+
+def test_conv_impl_is_the_only_conv_option():
+    # ResNet builds its own convs: --conv is gone, --conv_impl picks their lowering.
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--conv=flax"])
+    args = throughput.parse_args(["--conv_impl=im2col"])
+    assert throughput._jax_model_kwargs(args) == {"stem": "cifar", "conv_impl": "im2col"}

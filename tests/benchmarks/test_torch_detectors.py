@@ -25,8 +25,8 @@ from jaxvision.tasks.detection import input_boxes
 
 IMAGE_SIZE = 64
 BATCH_SIZE = 2
-SMALL_CONFIGS = ("localization_small", "retinanet_small", "yolo_small")
-COCO_CONFIGS = ("retinanet_resnet50_coco", "yolo_resnet50_coco")
+SMALL_CONFIGS = ("localization_small", "retinanet_small", "fcos_small")
+COCO_CONFIGS = ("retinanet_resnet50_coco", "fcos_resnet50_coco")
 NUM_CLASSES = {name: 8 for name in SMALL_CONFIGS} | {name: 80 for name in COCO_CONFIGS}
 TRAIN_STEPS = 4
 
@@ -70,7 +70,7 @@ def _jax_side(name: str):
 def test_parameters_and_outputs_match_the_flax_model(name):
     """Same parameter tensors (sizes, count) and output shapes as the task's flax model."""
     _, plain, task, batch = _jax_side(name)
-    variables = jax.eval_shape(task.init_variables, jax.random.key(0), batch)
+    variables = jax.eval_shape(task.init_variables, jax.random.key(0), batch)["model"]
     outputs = jax.eval_shape(
         lambda v, x: task.model.apply(v, x, train=False),
         variables,
@@ -100,7 +100,7 @@ def test_train_step_loss_is_finite_and_decreases(name):
     assert losses[-1] < losses[0], losses
 
 
-@pytest.mark.parametrize("name", ["retinanet_small", "yolo_small"])
+@pytest.mark.parametrize("name", ["retinanet_small", "fcos_small"])
 def test_detections_are_at_most_max_detections_valid_and_suppressed(name):
     config = copy.deepcopy(_config(name))
     config["detection"]["score_threshold"] = 0.0  # every candidate reaches the NMS
@@ -136,7 +136,7 @@ def _random_outputs(rng: np.random.Generator, task: str, n: int, k: int) -> dict
     return {key: v.astype(np.float32) for key, v in outputs.items()}
 
 
-@pytest.mark.parametrize("name", ["retinanet_small", "yolo_small", *COCO_CONFIGS])
+@pytest.mark.parametrize("name", ["retinanet_small", "fcos_small", *COCO_CONFIGS])
 def test_losses_and_detections_match_the_jax_task(name):
     """Same raw outputs in, same loss terms and detections out as the JAX task."""
     config, plain, task, batch = _jax_side(name)
@@ -314,7 +314,7 @@ def test_suite_wires_every_detection_entry_to_a_reference():
 
 
 def test_run_gives_throughput_records():
-    entry = suite.ENTRY_BY_NAME["yolo_small"]
+    entry = suite.ENTRY_BY_NAME["fcos_small"]
     args = suite.parse_args(["--batch_size=2", "--image_size=64", "--steps=1", "--warmup=0"])
     records = td.run(suite.make_job(entry, args), threads=1)
     keys = {"images_per_s", "step_time_median_s", "compile_time_s", "peak_rss_mib", "threads"}

@@ -26,14 +26,21 @@ TINY = {
 }
 
 
-def train_command(workdir: str, data_dir: str, overrides: dict | None = None) -> list[str]:
-    """The ``python -m train`` command line of a tiny demo run."""
-    values = {**TINY, "dataset.data_dir": data_dir, **(overrides or {})}
+def train_command(
+    workdir: str,
+    data_dir: str,
+    overrides: dict | None = None,
+    config: str = DEMO_CONFIG,
+    tiny: bool = True,
+) -> list[str]:
+    """The ``python -m train`` command line of a run of ``config`` (``TINY`` applied when
+    ``tiny``)."""
+    values = {**(TINY if tiny else {}), "dataset.data_dir": data_dir, **(overrides or {})}
     return [
         sys.executable,
         "-m",
         "train",
-        f"--config={DEMO_CONFIG}",
+        f"--config={config}",
         f"--workdir={workdir}",
         *(f"--config.{k}={v}" for k, v in values.items()),
     ]
@@ -47,9 +54,19 @@ def child_env(num_devices: int = 1, x64: bool = False) -> dict[str, str]:
     return env
 
 
-def run_train(workdir, data_dir, overrides=None, num_devices=1, timeout=300, check=True, x64=False):
+def run_train(
+    workdir,
+    data_dir,
+    overrides=None,
+    num_devices=1,
+    timeout=300,
+    check=True,
+    x64=False,
+    config=DEMO_CONFIG,
+    tiny=True,
+):
     proc = subprocess.run(
-        train_command(str(workdir), data_dir, overrides),
+        train_command(str(workdir), data_dir, overrides, config=config, tiny=tiny),
         cwd=REPO,
         env=child_env(num_devices, x64),
         capture_output=True,
@@ -72,7 +89,7 @@ def latest_params(workdir) -> tuple[int, dict]:
     directory = os.path.join(workdir, "checkpoints")
     steps = sorted(int(d) for d in os.listdir(directory) if d.isdigit())
     restored = ocp.PyTreeCheckpointer().restore(os.path.join(directory, str(steps[-1]), "state"))
-    return steps[-1], restored["params"]
+    return steps[-1], restored["networks"]["model"]["params"]
 
 
 def assert_trees_equal(a, b) -> None:
@@ -83,6 +100,15 @@ def assert_trees_equal(a, b) -> None:
     assert tree_a == tree_b
     for x, y in zip(leaves_a, leaves_b, strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def train_in_process(config, workdir):
+    """``loop.train_and_evaluate`` in this process, compiled as ``python -m train`` compiles
+    (the host's compiler options of ``train/host_tuning.py``)."""
+    from jaxvision.engine import loop
+    from train import host_tuning
+
+    return loop.train_and_evaluate(config, str(workdir), host_tuning.compiler_options(config))
 
 
 def tiny_config(data_dir: str, **overrides):

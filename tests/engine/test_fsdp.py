@@ -58,7 +58,7 @@ CHILD = r"""
 import json, sys
 import grain, jax, numpy as np
 from jaxvision.data import sources
-from jaxvision.engine import loop, sharding, steps
+from jaxvision.engine import build, sharding, steps
 from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine.checkpoint import Checkpointer, _leaves_by_path
 from tests.engine import runs
@@ -67,15 +67,14 @@ data_dir, workdir = sys.argv[1:3]
 config = runs.tiny_config(data_dir, sharding="fsdp")
 mesh = mesh_lib.make_mesh()
 _, meta = sources.open_split(config.dataset.name, config.dataset.train_split, data_dir)
-task, tx, schedule = loop.build_task(config, meta)
-setup = loop.Setup(config=config, mesh=mesh, task=task, tx=tx, schedule=schedule)
+setup = build.build(config, meta, mesh)
 rng = np.random.default_rng(0)
 local = {
     "image": rng.integers(0, 256, (16, 32, 32, 3)).astype(np.uint8),
     "label": (np.arange(16) % meta.num_classes).astype(np.int32),
 }
 batch = mesh_lib.global_batch(local, mesh)
-state = loop.init_state(setup, batch, jax.random.key(0))
+state = build.init_state(setup, batch, jax.random.key(0))
 
 def layout(tree):
     return {
@@ -85,19 +84,20 @@ def layout(tree):
     }
 
 shardings = sharding.shardings_of(state)
-train_step = steps.compile_train_step(task, tx, schedule, mesh, state_sharding=shardings)
+train_step = steps.compile_train_step(setup.task, mesh, state_sharding=shardings)
 hlo = train_step.lower(state, batch, jax.random.key(1)).compile().as_text()
 collectives = {op: hlo.count(f" {op}(") for op in ("all-reduce", "reduce-scatter", "all-gather")}
 state, metrics = train_step(state, batch, jax.random.key(1))
 after_step = layout(state)
-eval_step = steps.compile_eval_step(task, mesh)
-sums = eval_step(sharding.replicate(state.variables, mesh),
+eval_step = steps.compile_eval_step(setup.task, setup.evaluators, mesh)
+sums = eval_step(sharding.replicate(state.eval_variables(), mesh),
                  mesh_lib.global_batch({**local, "mask": np.ones(16, np.float32)}, mesh))
+sums = sums["classification"]
 
 ckpt = Checkpointer(workdir)
 ckpt.save(1, state, iter(grain.MapDataset.range(4).to_iter_dataset()))
 ckpt.wait()
-fresh = loop.init_state(setup, batch, jax.random.key(5))
+fresh = build.init_state(setup, batch, jax.random.key(5))
 restored = ckpt.restore_latest(fresh)
 ckpt.close()
 same = all(
@@ -133,10 +133,10 @@ def test_large_leaves_are_sharded_over_data_and_small_ones_replicated(child_repo
     # ResNetTiny: stage 4's two 3x3 kernels (64->128 and 128->128) reach 2**16 elements;
     # each has a momentum buffer of the same shape and sharding.
     assert sorted(sharded) == [
-        "opt_state/1/0/trace/stage4_block0/conv1/kernel",
-        "opt_state/1/0/trace/stage4_block0/conv2/kernel",
-        "params/stage4_block0/conv1/kernel",
-        "params/stage4_block0/conv2/kernel",
+        "networks/model/opt_state/1/0/trace/stage4_block0/conv1/kernel",
+        "networks/model/opt_state/1/0/trace/stage4_block0/conv2/kernel",
+        "networks/model/params/stage4_block0/conv1/kernel",
+        "networks/model/params/stage4_block0/conv2/kernel",
     ], sorted(sharded)
     for leaf in sharded.values():
         axis = leaf["spec"].index("data")
@@ -145,7 +145,7 @@ def test_large_leaves_are_sharded_over_data_and_small_ones_replicated(child_repo
     for name, leaf in initial.items():
         if name not in sharded:
             assert leaf["shard"] == leaf["shape"], name
-            assert np.prod(leaf["shape"]) < MIN_SIZE or name.startswith("step"), name
+            assert np.prod(leaf["shape"]) < MIN_SIZE or name.endswith("step"), name
 
 
 def test_train_step_and_restore_keep_the_shardings(child_report):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory, shapes_data_dir):
     """A finished tiny run: (workdir, its final eval metrics)."""
     workdir = str(tmp_path_factory.mktemp("trained"))
-    metrics = loop.train_and_evaluate(runs.tiny_config(shapes_data_dir), workdir)
+    metrics = runs.train_in_process(runs.tiny_config(shapes_data_dir), workdir)
     return workdir, metrics
 
 
@@ -56,7 +56,7 @@ def test_finished_run_resumes_without_training_again(trained, tmp_path, shapes_d
     workdir, metrics = trained
     copy = str(tmp_path / "copy")
     shutil.copytree(workdir, copy)
-    again = loop.train_and_evaluate(runs.tiny_config(shapes_data_dir), copy)
+    again = runs.train_in_process(runs.tiny_config(shapes_data_dir), copy)
     assert again["accuracy"] == metrics["accuracy"]
     assert len(runs.read_metrics(copy, "train")) == 12  # no step was repeated
 
@@ -68,7 +68,7 @@ def test_incompatible_checkpoint_is_refused_and_kept(trained, tmp_path, shapes_d
     before = sorted(os.listdir(os.path.join(copy, "checkpoints")))
     config = runs.tiny_config(shapes_data_dir, **{"model.kwargs.num_filters": 8})
     with pytest.raises(CheckpointError, match="does not fit"):
-        loop.train_and_evaluate(config, copy)
+        runs.train_in_process(config, copy)
     assert sorted(os.listdir(os.path.join(copy, "checkpoints"))) == before
 
 
@@ -86,7 +86,7 @@ def test_corrupt_checkpoint_is_refused_and_kept(trained, tmp_path, shapes_data_d
             corrupted.append(path)
     assert corrupted
     with pytest.raises(CheckpointError):
-        loop.train_and_evaluate(runs.tiny_config(shapes_data_dir), copy)
+        runs.train_in_process(runs.tiny_config(shapes_data_dir), copy)
     assert all(os.path.exists(p) for p in corrupted)
 
 
@@ -101,7 +101,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_last_good_checkpoint(tmp_path, s
         },
     )
     with pytest.raises(loop.NonFiniteLossError, match=r"at step (\d+)") as info:
-        loop.train_and_evaluate(config, str(tmp_path))
+        runs.train_in_process(config, str(tmp_path))
     bad_step = int(re.search(r"at step (\d+)", str(info.value)).group(1))
     assert bad_step >= 2  # step 1 starts from finite initial weights
     saved = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
@@ -164,7 +164,7 @@ def test_unknown_config_key_names_the_valid_keys(tmp_path):
 def test_missing_dataset_names_data_dir_and_command(tmp_path):
     config = runs.tiny_config(str(tmp_path / "empty"), **{"dataset.name": "cifar10"})
     with pytest.raises(FileNotFoundError, match="tfds build cifar10") as info:
-        loop.train_and_evaluate(config, str(tmp_path / "run"))
+        runs.train_in_process(config, str(tmp_path / "run"))
     assert str(tmp_path / "empty") in str(info.value)
 
 
@@ -187,7 +187,7 @@ def test_trains_on_mock_tfds_datasets(tmp_path, name, eval_split, pp):
         },
     )
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
-        metrics = loop.train_and_evaluate(config, str(tmp_path / "run"))
+        metrics = runs.train_in_process(config, str(tmp_path / "run"))
     assert metrics["num_examples"] == 40
     with open(tmp_path / "run" / "dataset_meta.json") as f:
         assert len(json.load(f)["class_names"]) == {"cifar10": 10, "imagenet2012": 1000}[name]
@@ -218,7 +218,7 @@ def test_trains_on_an_image_folder(tmp_path):
             "checkpoint_every": 20,
         },
     )
-    metrics = loop.train_and_evaluate(config, str(tmp_path / "run"))
+    metrics = runs.train_in_process(config, str(tmp_path / "run"))
     assert metrics["num_examples"] == 12
     assert metrics["accuracy"] >= 0.9  # red vs blue is easy
     with open(tmp_path / "run" / "dataset_meta.json") as f:
@@ -237,4 +237,4 @@ def test_unreadable_image_in_folder_is_named(tmp_path):
         },
     )
     with pytest.raises(Exception, match="broken.png"):
-        loop.train_and_evaluate(config, str(tmp_path / "run"))
+        runs.train_in_process(config, str(tmp_path / "run"))

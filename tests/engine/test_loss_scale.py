@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import grain
 import jax
 import jax.numpy as jnp
@@ -14,7 +12,8 @@ import pytest
 
 from jaxvision import optim
 from jaxvision.data.sources import DatasetMeta
-from jaxvision.engine import checkpoint, loss_scale, steps, train_state
+from jaxvision.engine import checkpoint, loss_scale, train_state
+from jaxvision.tasks.base import MODEL, SingleNetworkTask
 from jaxvision.tasks.classification import ClassificationTask
 
 NUM_CLASSES = 4
@@ -43,7 +42,9 @@ _poison.defvjp(_poison_fwd, _poison_bwd)
 
 
 class _ToyTask:
-    """Duck-typed ``Task``: the train step only calls ``loss``."""
+    """Duck-typed ``SingleNetworkTask``: its train step only calls ``loss``."""
+
+    train_step = SingleNetworkTask.train_step
 
     def loss(self, params, model_state, batch, rng):
         w = _poison(params["w"], batch["grad_factor"])  # [3]
@@ -52,26 +53,31 @@ class _ToyTask:
         return loss, (new_state, {})
 
 
+def _state(variables, tx, scaler=None, schedule=None):
+    schedule = schedule or optax.constant_schedule(0.1)
+    net = train_state.create_network(variables, tx, schedule)
+    return train_state.TrainState.create({MODEL: net}, loss_scale=scaler)
+
+
+def _net(state):
+    return state.networks[MODEL]
+
+
 def _toy_step(scaler, grad_factor: float, state=None):
-    tx = optax.adam(0.1)
     if state is None:
         variables = {"params": {"w": jnp.ones(3)}, "calls": {"n": jnp.zeros(())}}
-        state = train_state.create(variables, tx, scaler)
+        state = _state(variables, optax.adam(0.1), scaler)
     batch = {"x": jnp.array([1.0, 2.0, 3.0]), "grad_factor": jnp.asarray(grad_factor)}
-    step = jax.jit(
-        functools.partial(
-            steps.train_step, task=_ToyTask(), tx=tx, schedule=optax.constant_schedule(0.1)
-        )
-    )
+    step = jax.jit(_ToyTask().train_step)
     return state, step(state, batch, jax.random.key(0))
 
 
 def test_injected_inf_gradient_skips_the_update_and_halves_the_scale():
     before, (after, metrics) = _toy_step(loss_scale.create(2.0**10, period=5), jnp.inf)
-    np.testing.assert_array_equal(after.params["w"], before.params["w"])
-    jax.tree.map(np.testing.assert_array_equal, after.opt_state, before.opt_state)
-    assert float(after.model_state["calls"]["n"]) == 0  # the skipped step's state is dropped
-    assert int(after.step) == 1  # ... but the step counts
+    np.testing.assert_array_equal(_net(after).params["w"], _net(before).params["w"])
+    jax.tree.map(np.testing.assert_array_equal, _net(after).opt_state, _net(before).opt_state)
+    assert float(_net(after).model_state["calls"]["n"]) == 0  # the skipped step's state is dropped
+    assert int(after.step) == 1 == int(_net(after).step)  # ... but the step counts
     assert float(after.loss_scale.scale) == 2.0**9
     assert int(after.loss_scale.good_steps) == 0
     assert float(metrics["loss_scale"]) == 2.0**10
@@ -83,10 +89,10 @@ def test_finite_step_applies_the_unscaled_gradient():
     scaled_before, (scaled, metrics) = _toy_step(loss_scale.create(2.0**10, period=5), 1.0)
     _, (plain, plain_metrics) = _toy_step(None, 1.0)
     # Powers of two scale exactly: the same update as without scaling.
-    np.testing.assert_array_equal(scaled.params["w"], plain.params["w"])
-    assert not np.array_equal(scaled.params["w"], scaled_before.params["w"])
+    np.testing.assert_array_equal(_net(scaled).params["w"], _net(plain).params["w"])
+    assert not np.array_equal(_net(scaled).params["w"], _net(scaled_before).params["w"])
     assert float(metrics["loss"]) == float(plain_metrics["loss"]) == 6.0
-    assert float(scaled.model_state["calls"]["n"]) == 1
+    assert float(_net(scaled).model_state["calls"]["n"]) == 1
     assert float(scaled.loss_scale.scale) == 2.0**10
     assert int(scaled.loss_scale.good_steps) == 1
     assert "loss_scale" not in plain_metrics and plain.loss_scale is None
@@ -151,8 +157,8 @@ def _setup(dtype: str):
         "label": jnp.asarray(np.arange(BATCH) % NUM_CLASSES, jnp.int32),
     }
     tx, schedule = optim.make_optimizer(config.optimizer, total_steps=100)
-    variables = jax.jit(task.init_variables)(jax.random.key(0, impl="rbg"), batch)
-    state = train_state.create(variables, tx, loss_scale.from_config(config))
+    variables = jax.jit(task.init_variables)(jax.random.key(0, impl="rbg"), batch)[MODEL]
+    state = _state(variables, tx, loss_scale.from_config(config), schedule)
     return task, tx, schedule, state, batch
 
 
@@ -168,14 +174,14 @@ def test_float32_step_is_bitwise_a_plain_value_and_grad_step():
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), model_state, opt_state
 
-    step = jax.jit(functools.partial(steps.train_step, task=task, tx=tx, schedule=schedule))
-    expected = (state.params, state.model_state, state.opt_state)
+    step = jax.jit(task.train_step)
+    expected = (_net(state).params, _net(state).model_state, _net(state).opt_state)
     for _ in range(2):
         state, metrics = step(state, batch, rng)
         expected = reference(*expected)
         jax.tree.map(
             np.testing.assert_array_equal,
-            (state.params, state.model_state, state.opt_state),
+            (_net(state).params, _net(state).model_state, _net(state).opt_state),
             expected,
         )
     assert "loss_scale" not in metrics
@@ -185,15 +191,15 @@ def test_float32_step_is_bitwise_a_plain_value_and_grad_step():
 def test_reduced_precision_resnet_fits_a_batch(dtype):
     task, tx, schedule, state, batch = _setup(dtype)
     assert (state.loss_scale is not None) == (dtype == "float16")
-    assert {p.dtype for p in jax.tree.leaves(state.params)} == {jnp.dtype(jnp.float32)}
-    step = jax.jit(functools.partial(steps.train_step, task=task, tx=tx, schedule=schedule))
+    assert {p.dtype for p in jax.tree.leaves(_net(state).params)} == {jnp.dtype(jnp.float32)}
+    step = jax.jit(task.train_step)
     losses = []
     for i in range(8):
         state, metrics = step(state, batch, jax.random.key(i))
         losses.append(float(metrics["loss"]))
     assert np.all(np.isfinite(losses)), losses
     assert losses[-1] < 0.8 * losses[0], losses
-    assert {p.dtype for p in jax.tree.leaves(state.params)} == {jnp.dtype(jnp.float32)}
+    assert {p.dtype for p in jax.tree.leaves(_net(state).params)} == {jnp.dtype(jnp.float32)}
     if dtype == "float16":
         assert float(metrics["loss_scale"]) > 0
         assert float(metrics["grads_finite"]) == 1.0
@@ -202,17 +208,21 @@ def test_reduced_precision_resnet_fits_a_batch(dtype):
 def test_loss_scale_is_checkpointed_and_float32_checkpoints_keep_their_structure(tmp_path):
     tx = optax.sgd(0.1)
     variables = {"params": {"w": jnp.ones(3)}}
-    plain = train_state.create(variables, tx)
-    assert set(checkpoint._leaves_by_path(plain)) == {"step", "params/w"}
+    plain = _state(variables, tx)
+    assert set(checkpoint._leaves_by_path(plain)) == {
+        "step",
+        "networks/model/step",
+        "networks/model/params/w",
+    }
 
-    scaled = train_state.create(variables, tx, loss_scale.create(2.0**7, period=9))
+    scaled = _state(variables, tx, loss_scale.create(2.0**7, period=9))
     scaled = scaled.replace(loss_scale=scaled.loss_scale.adjust(jnp.asarray(False)))
     data = iter(grain.MapDataset.range(4).to_iter_dataset())
     ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"))
     try:
         ckpt.save(1, scaled, data)
         ckpt.wait()
-        fresh = train_state.create(variables, tx, loss_scale.create(2.0**7, period=9))
+        fresh = _state(variables, tx, loss_scale.create(2.0**7, period=9))
         restored = ckpt.restore_latest(fresh)
     finally:
         ckpt.close()

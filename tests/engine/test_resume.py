@@ -14,14 +14,17 @@ from tests.engine import runs
 pytestmark = pytest.mark.slow
 
 
-def _stop_after(workdir, data_dir, step: int, sig: int, after_checkpoint: int | None = None):
-    """Starts a run, sends ``sig`` once metrics.jsonl reaches ``step`` (and, if given, the
-    checkpoint of step ``after_checkpoint`` is on disk); returns the exit code and stderr."""
+def stop_after(
+    workdir, command, step: int, sig: int, after_checkpoint: int | None = None, x64: bool = False
+):
+    """Starts ``command`` (a run in ``workdir``), sends ``sig`` once metrics.jsonl reaches
+    ``step`` (and, if given, the checkpoint of step ``after_checkpoint`` is on disk); returns
+    the exit code and stderr."""
     checkpoint = os.path.join(workdir, "checkpoints", str(after_checkpoint))
     proc = subprocess.Popen(
-        runs.train_command(str(workdir), data_dir),
+        command,
         cwd=runs.REPO,
-        env=runs.child_env(),
+        env=runs.child_env(x64=x64),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -51,7 +54,8 @@ def reference(tmp_path_factory, shapes_data_dir):
 
 
 def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, shapes_data_dir, reference):
-    code, stderr = _stop_after(tmp_path, shapes_data_dir, step=5, sig=signal.SIGTERM)
+    command = runs.train_command(str(tmp_path), shapes_data_dir)
+    code, stderr = stop_after(tmp_path, command, step=5, sig=signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, stderr[-2000:]
     stopped_at, _ = runs.latest_params(tmp_path)
     assert 5 <= stopped_at < runs.TINY["total_steps"]  # saved where it stopped
@@ -68,7 +72,8 @@ def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, shapes_data_dir, refere
 
 
 def test_crash_resumes_from_last_checkpoint_bit_exact(tmp_path, shapes_data_dir, reference):
-    code, _ = _stop_after(tmp_path, shapes_data_dir, step=6, sig=signal.SIGKILL, after_checkpoint=4)
+    command = runs.train_command(str(tmp_path), shapes_data_dir)
+    code, _ = stop_after(tmp_path, command, step=6, sig=signal.SIGKILL, after_checkpoint=4)
     assert code == -signal.SIGKILL
     crashed_at, _ = runs.latest_params(tmp_path)
     assert crashed_at in (4, 8)  # checkpoint_every=4: whatever was saved before the kill

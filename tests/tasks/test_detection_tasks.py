@@ -73,8 +73,8 @@ def _retinanet_oracle(task, batch) -> dict[str, jax.Array]:
     return {"logits": jnp.asarray(logits), "deltas": deltas}
 
 
-def _yolo_oracle(task, batch) -> dict[str, jax.Array]:
-    """Raw YOLO outputs that encode the ground truth at the point nearest each box centre."""
+def _fcos_oracle(task, batch) -> dict[str, jax.Array]:
+    """Raw FCOS outputs that encode the ground truth at the point nearest each box centre."""
     points, strides = task.points((SIZE, SIZE))  # [n, 2], [n]
     b, n = len(batch["image"]), len(points)
     logits = np.full((b, n, NUM_CLASSES), -CONFIDENT, np.float32)
@@ -99,7 +99,7 @@ def _yolo_oracle(task, batch) -> dict[str, jax.Array]:
 
 @pytest.mark.parametrize(
     ("config_name", "oracle"),
-    [("retinanet_small", _retinanet_oracle), ("yolo_small", _yolo_oracle)],
+    [("retinanet_small", _retinanet_oracle), ("fcos_small", _fcos_oracle)],
 )
 def test_decoding_nms_and_evaluation_of_the_ground_truth_give_ap_one(config_name, oracle):
     config = _config(config_name)
@@ -108,7 +108,7 @@ def test_decoding_nms_and_evaluation_of_the_ground_truth_give_ap_one(config_name
     det = task.detect(oracle(task, batch), (SIZE, SIZE))
     rows = jax.device_get(task.eval_rows(det, batch))
     assert rows["valid"].sum(axis=1).tolist() == [3, 2, 0, 1]
-    metrics = task.summarize_eval_outputs(rows)
+    metrics = task.summarize_eval_rows(rows)
     assert metrics["AP"] == pytest.approx(1.0)
     assert metrics["AP50"] == pytest.approx(1.0)
     assert metrics["VOC_AP50"] == pytest.approx(1.0)
@@ -117,7 +117,7 @@ def test_decoding_nms_and_evaluation_of_the_ground_truth_give_ap_one(config_name
 
 @pytest.mark.parametrize(
     ("config_name", "oracle"),
-    [("retinanet_small", _retinanet_oracle), ("yolo_small", _yolo_oracle)],
+    [("retinanet_small", _retinanet_oracle), ("fcos_small", _fcos_oracle)],
 )
 def test_shifted_detections_lose_ap75_first(config_name, oracle):
     config = _config(config_name)
@@ -127,18 +127,18 @@ def test_shifted_detections_lose_ap75_first(config_name, oracle):
     w = det["boxes"][..., 2] - det["boxes"][..., 0]  # [b, k]
     shift = (0.15 * w)[..., None] * jnp.asarray([1.0, 0.0, 1.0, 0.0])  # IoU ~0.74
     det = {**det, "boxes": det["boxes"] + shift}
-    metrics = task.summarize_eval_outputs(jax.device_get(task.eval_rows(det, batch)))
+    metrics = task.summarize_eval_rows(jax.device_get(task.eval_rows(det, batch)))
     assert metrics["AP50"] == pytest.approx(1.0)
     assert metrics["AP75"] < 0.5
 
 
-@pytest.mark.parametrize("config_name", ["retinanet_small", "yolo_small"])
+@pytest.mark.parametrize("config_name", ["retinanet_small", "fcos_small"])
 def test_loss_and_gradients_are_finite_with_no_objects_and_degenerate_boxes(config_name):
     config = _config(config_name)
     task = tasks.get_task(config.task)(config, META)
     batch = _batch(np.random.default_rng(2), boxes_per_image=(0, 2))
     batch["boxes"][1, 1] = [0.5, 0.5, 0.5, 0.7]  # zero height, still marked real
-    variables = task.init_variables(jax.random.key(0), batch)
+    variables = task.init_variables(jax.random.key(0), batch)["model"]
     params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
 
     def loss(p):
@@ -173,9 +173,9 @@ def test_boxes_map_back_through_letterbox_to_source_pixels():
     np.testing.assert_allclose(np.asarray(back)[0, 0], expected_xyxy, atol=1e-3)
 
 
-def test_predict_pp_drops_box_padding_and_resizes_to_the_training_input():
+def test_predict_pp_resizes_to_the_training_input_without_box_padding():
     config = _config("retinanet_small")
-    config.dataset.eval_pp = "decode_detection|letterbox(96)|pad_boxes(16)"
+    config.dataset.eval_pp = "decode_detection|letterbox(96)"
     task = tasks.get_task(config.task)(config, META)
     spec = task.predict_pp((96, 96, 3))
     assert "pad_boxes" not in spec and spec.endswith("resize(96, 96)")
@@ -186,10 +186,27 @@ def test_predict_pp_drops_box_padding_and_resizes_to_the_training_input():
     assert out["orig_size"].tolist() == [50, 70]
 
 
-def test_box_padding_follows_detection_max_boxes():
-    config = _config("yolo_small")
+def test_box_padding_reaches_the_pipeline_as_a_parameter():
+    config = _config("fcos_small")
     config.detection.max_boxes = 7
-    config.dataset.train_pp = "decode_detection|flip_lr|pad_boxes(100)"
     task = tasks.get_task(config.task)(config, META)
-    assert task.train_pp == "decode_detection|flip_lr|pad_boxes(7)"
-    assert task.eval_pp.endswith("|pad_boxes(7)") and task.eval_pp.count("pad_boxes") == 1
+    assert task.max_boxes == 7
+    assert "pad_boxes" not in task.train_pp and "pad_boxes" not in task.eval_pp
+    raw = {
+        "image": np.zeros((32, 32, 3), np.uint8),
+        "objects": {"bbox": np.zeros((0, 4), np.float32), "label": np.zeros((0,), np.int64)},
+    }
+    out = preprocess.build(task.train_pp, max_boxes=task.max_boxes)(raw, np.random.default_rng(0))
+    assert out["boxes"].shape == (7, 4) and not out["box_mask"].any()
+
+
+def test_detector_configs_keep_their_keys_apart():
+    retinanet, fcos = _config("retinanet_small"), _config("fcos_small")
+    assert "anchors" in retinanet and "retinanet" in retinanet and "fcos" not in retinanet
+    assert "anchors" not in fcos and "retinanet" not in fcos and "fcos" in fcos
+    assert "size_ranges" not in fcos.detection and "foreground_iou" not in retinanet.detection
+
+
+def test_a_renamed_task_gets_a_message():
+    with pytest.raises(ValueError, match="now called 'fcos'"):
+        tasks.get_task("yolo")

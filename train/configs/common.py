@@ -5,14 +5,15 @@ from __future__ import annotations
 import ml_collections
 
 from jaxvision import optim
-from jaxvision.engine import compiler_options, sharding
+from jaxvision.engine import sharding
 
 
 def base_config() -> ml_collections.ConfigDict:
     """A config with every engine key; config files override what they need.
 
     Keys:
-      task: a name from ``jaxvision.tasks.TASKS``.
+      task: a name from ``jaxvision.tasks.TASKS``, or ``"package.module:Class"`` for a task
+        of your own.
       total_steps: optimizer micro-steps of the run.
       batch_size: global training batch size (over all devices and processes).
       eval_batch_size: global eval batch size (the last batch is padded and masked).
@@ -31,18 +32,25 @@ def base_config() -> ml_collections.ConfigDict:
         ``jaxvision.ops.conv``) and ``remat`` (recompute each block in the backward pass,
         ``jax.checkpoint``: less activation memory, ~1/3 more compute). A config that
         switches to another model family replaces ``model.kwargs`` with that family's.
-      optimizer: see ``jaxvision.optim.default_config``.
+      optimizer: the optimizer of every trained network without one of its own in
+        ``optimizers``; see ``jaxvision.optim.default_config``.
+      optimizers: network name -> its own optimizer sub-tree (a GAN's ``generator`` and
+        ``discriminator``); empty for one-network tasks.
+      ema: network name -> decay of an exponential moving average of its parameters (0: no
+        EMA); evaluation and prediction use the average. One-network tasks: ``ema.model``.
+      evaluators: names of the task's evaluators to run at eval time (empty: all of them).
       sharding: how the train state (params, optimizer state, model state) lies on the
         devices: "replicated" (data parallel) or "fsdp" (each leaf of at least
         ``fsdp_min_size`` elements split over the ``data`` axis along its largest
         divisible dimension; XLA gathers what each step needs). See
         ``jaxvision.engine.sharding``.
       fsdp_min_size: smallest leaf, in elements, that "fsdp" shards (default 2**16).
-      compiler_options: XLA options of the compiled train / eval / predict steps, over the
-        backend's defaults (``jaxvision.engine.compiler_options``: on the CPU, convolutions
-        by XLA rather than YNNPACK, and no YNNPACK fusion in eval / predict); an option set
-        here applies to all three. ``use_defaults=False`` starts from none; add an option
-        in a config file as ``c.compiler_options.<xla option> = value`` ("" drops one).
+      compiler_options: XLA options of the compiled train / eval / predict steps of
+        ``python -m train``, over the host's defaults (``train/host_tuning.py``: on the CPU,
+        convolutions by XLA rather than YNNPACK, and no YNNPACK fusion in eval / predict);
+        an option set here applies to all three. ``use_defaults=False`` starts from none;
+        add an option in a config file as ``c.compiler_options.<xla option> = value`` (""
+        drops one).
       dataset: ``name``, ``data_dir``, ``train_split``, ``eval_split``, the
         preprocessing specs ``train_pp`` / ``eval_pp`` (``jaxvision.data.preprocess``)
         and loader settings.
@@ -60,7 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.label_smoothing = 0.0
     c.sharding = sharding.DEFAULT_RULE
     c.fsdp_min_size = sharding.DEFAULT_FSDP_MIN_SIZE
-    c.compiler_options = ml_collections.ConfigDict({compiler_options.USE_DEFAULTS_KEY: True})
+    c.compiler_options = ml_collections.ConfigDict({"use_defaults": True})
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "resnet18"
@@ -70,6 +78,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.kwargs.remat = False
 
     c.optimizer = optim.default_config()
+    c.optimizers = ml_collections.ConfigDict()
+    c.ema = ml_collections.ConfigDict({"model": 0.0})
+    c.evaluators = ()
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "jaxvision_shapes/classification"

@@ -1,4 +1,4 @@
-"""The keys the detection configs share (imported by retinanet_*.py and yolo_*.py)."""
+"""The keys the detection configs share (imported by retinanet_*.py and fcos_*.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ def detection_config(task: str) -> ml_collections.ConfigDict:
       model.backbone / model.backbone_kwargs: the backbone (``jaxvision.models.MODELS``,
         built with ``features_only=True``; ``conv_impl``, ``remat`` ...);
         ``model.kwargs`` holds the detector's fields (levels, widths, head, ``conv_impl``).
-      detection: ``max_boxes`` (boxes an image after padding: the task appends
-        ``pad_boxes(max_boxes)`` to ``dataset.train_pp`` / ``eval_pp``), ``score_threshold``,
-        ``nms_iou``, ``max_detections``, ``pre_nms_top_k`` (inference), ``focal_alpha``,
-        ``focal_gamma``, ``box_loss_weight``; RetinaNet: ``foreground_iou``,
-        ``background_iou``, ``box_loss`` ("smooth_l1" | "giou"), ``smooth_l1_beta``;
-        YOLO: ``size_ranges`` (one [lo, hi] a level, pixels), ``center_radius`` (strides).
-      anchors (RetinaNet): ``size_scale`` (anchor size = size_scale * stride),
+      detection (every detector): ``max_boxes`` (boxes an image after padding: the input
+        pipeline pads every example's targets to it), ``score_threshold``, ``nms_iou``,
+        ``max_detections``, ``pre_nms_top_k`` (inference), ``focal_alpha``, ``focal_gamma``,
+        ``box_loss_weight``.
+      retinanet (RetinaNet only): ``foreground_iou``, ``background_iou``, ``box_loss``
+        ("smooth_l1" | "giou"), ``smooth_l1_beta``.
+      anchors (RetinaNet only): ``size_scale`` (anchor size = size_scale * stride),
         ``scales`` and ``aspect_ratios`` (height / width).
+      fcos (FCOS only): ``size_ranges`` (one [lo, hi] a level, pixels), ``center_radius``
+        (strides).
     """
     c = common.base_config()
     c.task = task
@@ -40,17 +42,23 @@ def detection_config(task: str) -> ml_collections.ConfigDict:
     c.detection.focal_alpha = 0.25
     c.detection.focal_gamma = 2.0
     c.detection.box_loss_weight = 1.0
-    c.detection.foreground_iou = 0.5
-    c.detection.background_iou = 0.4
-    c.detection.box_loss = "smooth_l1"
-    c.detection.smooth_l1_beta = 1.0 / 9.0
-    c.detection.size_ranges = [[0.0, 64.0], [64.0, 128.0], [128.0, 1e8]]
-    c.detection.center_radius = 1.5
 
-    c.anchors = ml_collections.ConfigDict()
-    c.anchors.size_scale = 4.0
-    c.anchors.scales = [1.0, 2 ** (1 / 3), 2 ** (2 / 3)]
-    c.anchors.aspect_ratios = [0.5, 1.0, 2.0]
+    if task == "retinanet":
+        c.retinanet = ml_collections.ConfigDict()
+        c.retinanet.foreground_iou = 0.5
+        c.retinanet.background_iou = 0.4
+        c.retinanet.box_loss = "smooth_l1"
+        c.retinanet.smooth_l1_beta = 1.0 / 9.0
+        c.anchors = ml_collections.ConfigDict()
+        c.anchors.size_scale = 4.0
+        c.anchors.scales = [1.0, 2 ** (1 / 3), 2 ** (2 / 3)]
+        c.anchors.aspect_ratios = [0.5, 1.0, 2.0]
+    elif task == "fcos":
+        c.fcos = ml_collections.ConfigDict()
+        c.fcos.size_ranges = [[0.0, 64.0], [64.0, 128.0], [128.0, 1e8]]
+        c.fcos.center_radius = 1.5
+    else:
+        raise ValueError(f"unknown detector {task!r}; valid: retinanet, fcos")
 
     c.dataset.name = "jaxvision_shapes/detection"
     return c
@@ -67,12 +75,10 @@ COCO_MAX_BOXES = 100
 def small_config(task: str) -> ml_collections.ConfigDict:
     """A tiny ResNet + FPN P3-P5 detector on ``jaxvision_shapes/detection`` (CPU minutes).
 
-    The backbone and the detector use XLA's own convolution. Under YNNPACK's convolutions
-    (XLA:CPU's default before ``jaxvision.engine.compiler_options``) it was 3x faster than
-    "auto" for this network; with the engine's CPU options the two are within 5% (train
-    94.6 against 89.9 img/s, ``python -m benchmarks.suite --only=retinanet_small
-    --set model.kwargs.conv_impl=auto --set model.backbone_kwargs.conv_impl=auto``).
-    ``letterbox`` is a no-op on the 128 px built-in images; it sizes a user's images.
+    The backbone and the detector use XLA's own convolution (``conv_impl="xla"``), as fast as
+    "auto" on this network (``python -m benchmarks.suite --only=retinanet_small --set
+    model.kwargs.conv_impl=auto --set model.backbone_kwargs.conv_impl=auto``). ``letterbox``
+    is a no-op on the 128 px built-in images; it sizes a user's images.
     """
     c = detection_config(task)
     c.total_steps = 1200

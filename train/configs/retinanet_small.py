@@ -21,6 +21,6 @@ from train.configs import detection_common
 def get_config():
     c = detection_common.small_config("retinanet")
     c.anchors.size_scale = 2.0
-    c.detection.box_loss = "giou"
+    c.retinanet.box_loss = "giou"
     c.detection.box_loss_weight = 2.0
     return c

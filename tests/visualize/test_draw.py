@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxvision.visualization import (
+from jaxvision.visualize.draw import (
     BOX_LINE_WIDTH,
     CAPTION_TEXT_COLOR,
     class_colors,

@@ -1,6 +1,10 @@
-"""Tests of jaxvision.engine.compiler_options and of its use by the engine's compiled steps."""
+"""Tests of train/host_tuning.py: compiler options of the compiled steps, heap huge pages."""
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +12,9 @@ import ml_collections
 import pytest
 from jax import lax
 
-from jaxvision.engine import compiler_options
+from train import host_tuning as compiler_options
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The YNNPACK checks compile for the default backend: XLA:CPU only.
 cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU options")
@@ -104,26 +110,77 @@ def test_inference_options_leave_out_every_ynnpack_fusion():
 
 
 @cpu_only
-def test_eval_and_predict_steps_default_to_the_inference_options():
+def test_eval_and_predict_steps_compile_with_the_inference_options():
     from types import SimpleNamespace
 
     from jaxvision.engine import mesh as mesh_lib
     from jaxvision.engine import steps
+    from jaxvision.evaluators import MeanEvaluator
 
     mesh = mesh_lib.make_mesh(jax.devices()[:1])
     task = SimpleNamespace(
         predict=lambda w, x: _dot_chain(x, w),
-        eval_mode="sums",
-        eval_sums=lambda w, batch: {"s": jnp.sum(_dot_chain(batch["x"], w))},
+        eval_forward=lambda w, batch: _dot_chain(batch["x"], w),
     )
+    evaluators = [MeanEvaluator("s", lambda out, batch: {"s": out})]
     x, w = jnp.ones((512, 256)), jnp.ones((256, 256))
+    batch = {"x": x, "mask": jnp.ones(512)}
     ynn_fusion = re.compile(r"%ynn_fusion[\w.]* = ")
 
     def text(jitted, *args):
         return jitted.lower(*args).compile().as_text()
 
-    assert not ynn_fusion.search(text(steps.compile_predict(task, mesh), w, x))
-    assert not ynn_fusion.search(text(steps.compile_eval_step(task, mesh), w, {"x": x}))
-    # The train options, passed explicitly, keep YNNPACK's dot fusions.
-    train_options = compiler_options.for_backend("cpu")
-    assert ynn_fusion.search(text(steps.compile_predict(task, mesh, train_options), w, x))
+    options = compiler_options.compiler_options(ml_collections.ConfigDict({}))
+    assert options.train == compiler_options.for_backend("cpu")
+    assert not ynn_fusion.search(text(steps.compile_predict(task, mesh, options.inference), w, x))
+    eval_step = steps.compile_eval_step(task, evaluators, mesh, options.inference)
+    assert not ynn_fusion.search(text(eval_step, w, batch))
+    # The train options keep YNNPACK's dot fusions.
+    assert ynn_fusion.search(text(steps.compile_predict(task, mesh, options.train), w, x))
+    # A config's compiler_options reach both.
+    config = ml_collections.ConfigDict({"compiler_options": {"xla_cpu_enable_fast_math": True}})
+    both = compiler_options.compiler_options(config)
+    assert both.train["xla_cpu_enable_fast_math"] is True
+    assert both.inference["xla_cpu_enable_fast_math"] is True
+
+
+def test_tuned_environ_adds_hugetlb_and_keeps_the_rest():
+    env = compiler_options.tuned_environ({"PATH": "/bin"}, platform="linux")
+    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    env = compiler_options.tuned_environ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "linux")
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+
+
+def test_user_setting_opt_out_and_other_platforms_win():
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    assert compiler_options.tuned_environ(mine, "linux") == mine
+    off = {"JAXVISION_MALLOC_TUNING": "0"}
+    assert compiler_options.tuned_environ(off, "linux") == off
+    assert compiler_options.tuned_environ({}, "darwin") == {}
+
+
+def test_reexec_sets_the_tunable_once():
+    # A module that re-executes itself, then reports what glibc was asked for.
+    code = (
+        "import os, sys\n"
+        "from train import host_tuning\n"
+        "if __name__ == '__main__':\n"
+        "    host_tuning.reexec_with_tuned_malloc('reexec_probe', sys.argv[1:])\n"
+        "    print(os.environ.get('GLIBC_TUNABLES'), sys.argv[1:], os.getpid())\n"
+    )
+    probe_dir = REPO_ROOT / ".pytest_cache" / "malloc_probe"
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    (probe_dir / "reexec_probe.py").write_text(code)
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES",)}
+    env["PYTHONPATH"] = os.pathsep.join([str(probe_dir), str(REPO_ROOT)])
+    env.pop("JAXVISION_MALLOC_TUNING", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "reexec_probe", "--flag=1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    expected = "glibc.malloc.hugetlb=1" if sys.platform.startswith("linux") else "None"
+    assert out[0] == expected
+    assert out[1] == "['--flag=1']"

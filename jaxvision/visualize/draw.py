@@ -1,4 +1,4 @@
-"""Pictures of predictions for a person to look at (written into the workdir).
+"""Drawing primitives: image grids with captions, class colours, boxes with their captions.
 
 Also the JSON form of one image's detections, for the files written beside the pictures.
 """

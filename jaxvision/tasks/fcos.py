@@ -1,22 +1,22 @@
-"""YOLO-style anchor-free detection (FCOS / YOLOX family) with centre sampling.
+"""FCOS anchor-free detection (Tian et al., 2019) with centre sampling.
 
 Every feature-map point of levels P3..P5 predicts class logits, the distances to the
 four sides of its box and a quality logit. Assignment is FCOS's with centre sampling:
-a point is positive for a box when it lies inside it, within ``detection.center_radius``
+a point is positive for a box when it lies inside it, within ``fcos.center_radius``
 strides of its centre, and the box's extent from the point falls in the level's size
-range (``detection.size_ranges``); the smallest such box wins.
+range (``fcos.size_ranges``); the smallest such box wins.
 
 Losses: sigmoid focal loss on the classes (normalised by the number of positives);
 GIoU loss on the decoded boxes of positives, weighted by their centerness target;
 binary cross-entropy on the quality logit against the centerness target. Detection
 score: ``sqrt(sigmoid(class) * sigmoid(quality))``.
 
-Config keys (besides ``jaxvision.tasks.detection``'s): ``model.kwargs`` (YOLO fields:
-``min_level``, ``max_level``, ``fpn_features``, ``head_convs``, ``head_norm``);
-``detection.size_ranges``, ``detection.center_radius``.
+Config keys (besides ``jaxvision.tasks.detection``'s): ``model.kwargs`` (``FCOS``
+fields: ``min_level``, ``max_level``, ``fpn_features``, ``head_convs``, ``head_norm``);
+``fcos.size_ranges``, ``fcos.center_radius``.
 
 Example:
-  python -m train --config=train/configs/yolo_small.py --workdir=/tmp/yolo
+  python -m train --config=train/configs/fcos_small.py --workdir=/tmp/fcos
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from jaxvision.losses import detection as det_losses
-from jaxvision.models.yolo import YOLO
+from jaxvision.models.fcos import FCOS
 from jaxvision.ops import anchors as anchor_ops
 from jaxvision.ops import boxes as box_ops
 from jaxvision.ops import matching
@@ -54,7 +54,7 @@ def centerness(distances: jax.Array) -> jax.Array:
     return jnp.sqrt(lr * tb)
 
 
-class YOLOTask(DetectionTask):
+class FCOSTask(DetectionTask):
     """Anchor-free single-shot detector with a decoupled head."""
 
     def _strides(self) -> list[int]:
@@ -66,7 +66,7 @@ class YOLOTask(DetectionTask):
         return anchor_ops.point_grid(tuple(input_hw), self._strides())
 
     def build_detector(self, backbone: nn.Module, dtype: Any) -> nn.Module:
-        return YOLO(
+        return FCOS(
             backbone=backbone,
             num_classes=self.meta.num_classes,
             dtype=dtype,
@@ -80,19 +80,19 @@ class YOLOTask(DetectionTask):
         return box_ops.distances_to_boxes(points, distances)  # [b, n, 4]
 
     def losses(self, outputs, gt_boxes, gt_labels, gt_valid, input_hw):
-        cfg = self.config.detection
+        cfg, fcos = self.config.detection, self.config.fcos
         points, point_strides = (jnp.asarray(a) for a in self.points(input_hw))
-        size_ranges = [tuple(r) for r in cfg.size_ranges]
+        size_ranges = [tuple(r) for r in fcos.size_ranges]
         strides = self._strides()
         if len(size_ranges) != len(strides):
             raise ValueError(
-                f"detection.size_ranges has {len(size_ranges)} ranges for {len(strides)} levels"
+                f"fcos.size_ranges has {len(size_ranges)} ranges for {len(strides)} levels"
             )
         num_classes = outputs["logits"].shape[-1]
 
         def assign(boxes, labels, valid):  # [m, 4], [m], [m]
             matched, positive = matching.fcos_targets(
-                points, point_strides, boxes, valid, size_ranges, strides, cfg.center_radius
+                points, point_strides, boxes, valid, size_ranges, strides, fcos.center_radius
             )  # [n], [n]
             onehot = jax.nn.one_hot(labels[matched], num_classes) * positive[:, None]  # [n, k]
             return boxes[matched], onehot, positive
