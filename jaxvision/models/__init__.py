@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import flax.linen as nn
 
-from jaxvision.models import resnet, vit
+from jaxvision.models import deblurgan, denoise, resnet, srgan, vgg, vit
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet_tiny": resnet.ResNetTiny,
@@ -24,6 +24,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vit_s32": vit.ViT_S32,
     "vit_b16": vit.ViT_B16,
     "vit_b32": vit.ViT_B32,
+    "denoising_autoencoder": denoise.DenoisingAutoencoder,
+    "dncnn": denoise.DnCNN,
+    "deblurgan_generator": deblurgan.DeblurGANGenerator,
+    "patchgan": deblurgan.PatchGANDiscriminator,
+    "srresnet": srgan.SRResNetX4,
+    "srresnet_x2": srgan.SRResNetX2,
+    "srgan_discriminator": srgan.SRGANDiscriminator,
+    "vgg19": vgg.VGG19,
 }
 
 
