@@ -15,7 +15,11 @@ zero objects give all-padding rows.
 
 Eval: every example once, padded with masked copies of the first example up to a
 multiple of the global batch size; each padded batch carries ``mask`` (1.0 for
-real examples, 0.0 for padding) so metrics are exact mask-weighted sums.
+real examples, 0.0 for padding) so metrics are exact mask-weighted sums. Every eval
+example also holds ``index`` (int32, its position in the split; 0 on padding), which
+reaches the batch when the task lists it in its keys: a task seeds per-example eval
+randomness from it (the degradation of a restoration eval image), so that the eval
+set is the same whatever the batch size and the number of processes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from absl import flags
 from jaxvision.data import preprocess
 
 MASK_KEY = "mask"
+# The example's position in the eval split, added to every eval example.
+INDEX_KEY = "index"
 # Seed offset between the shuffle stream and the augmentation stream.
 AUGMENT_SEED_OFFSET = 1
 
@@ -98,7 +104,11 @@ class Preprocess(grain.transforms.RandomMap):
 
 
 class _PaddedSource:
-    """A source of length ``padded_len`` whose tail repeats item 0 with ``mask = 0``."""
+    """A source of length ``padded_len`` whose tail repeats item 0 with ``mask = 0``.
+
+    Every item also holds ``index``: its position in ``source`` (int32), 0 on padding
+    (replacing any ``index`` feature of the source's own).
+    """
 
     def __init__(self, source: Any, padded_len: int):
         self.source = source
@@ -111,6 +121,7 @@ class _PaddedSource:
         real = index < len(self.source)
         example = dict(self.source[index if real else 0])
         example[MASK_KEY] = np.float32(real)
+        example[INDEX_KEY] = np.int32(index if real else 0)
         return example
 
 
@@ -207,7 +218,8 @@ def eval_dataset(
     Args:
       source: a random-access source of feature dicts.
       spec: the (deterministic) preprocessing spec.
-      keys: the feature keys each batch keeps; ``"mask"`` is added.
+      keys: the feature keys each batch keeps; ``"mask"`` is added. ``"index"`` (the
+        example's position in the split, int32; 0 on padding) is available to list.
       global_batch_size: examples per step over all processes.
       process_index: this process.
       process_count: all processes.

@@ -7,7 +7,11 @@ Supported names:
     dataset's generation code, which for some datasets (coco) imports TensorFlow;
   * ``jaxvision_shapes/<config>``: the project's own procedural dataset, generated
     on first use (no download);
+  * ``jaxvision_photos``: patches of the photographs that ship with scikit-image
+    (restoration), generated on first use (no download);
   * ``image_folder``: ``data_dir/<split>/<class_name>/<image files>``;
+  * ``paired_folder``: ``data_dir/<split>/{input,target}/<image files>`` (restoration
+    pairs, see ``paired_folder``);
   * ``coco_json``: a user's detection data in COCO format (see ``coco_json``);
   * ``a+b``: the concatenation of datasets with the same classes, each opened with
     the same split (``voc/2007+voc/2012``, split ``"train+validation"``).
@@ -24,11 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxvision.data import coco_json, image_folder
+from jaxvision.data import coco_json, image_folder, paired_folder
 
 IMAGE_FOLDER = "image_folder"
+PAIRED_FOLDER = "paired_folder"
 COCO_JSON = "coco_json"
 SHAPES_PREFIX = "jaxvision_shapes"
+PHOTOS_PREFIX = "jaxvision_photos"
 CONCAT_SEPARATOR = "+"
 # Where the class label feature may live in a TFDS FeaturesDict, tried in order.
 LABEL_FEATURE_PATHS = (("label",), ("objects", "label"))
@@ -138,6 +144,12 @@ def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
         config = name.partition("/")[2] or "classification"
         if config in {c.name for c in shapes.BUILDER_CONFIGS}:  # Variants are prepared by hand.
             shapes.prepare_shapes(data_dir, config)
+    elif name.startswith(PHOTOS_PREFIX):
+        from jaxvision.data.builders import photos  # registers the builder with TFDS
+
+        config = name.partition("/")[2] or photos.DEFAULT_CONFIG
+        if config in {c.name for c in photos.BUILDER_CONFIGS}:
+            photos.prepare_photos(data_dir, config)
     try:
         builder = _tfds_builder(name, data_dir)
         source = builder.as_data_source(split)
@@ -178,22 +190,24 @@ def open_split(
     """Opens one split of a dataset.
 
     Args:
-      name: a TFDS name (``"cifar10"``, ``"coco/2017"``,
-        ``"jaxvision_shapes/classification"``), ``"image_folder"``, ``"coco_json"``, or
-        several names of datasets with the same classes joined by ``+``
-        (``"voc/2007+voc/2012"``), concatenated in that order.
+      name: a TFDS name (``"cifar10"``, ``"coco/2017"``, ``"div2k/bicubic_x4"``,
+        ``"jaxvision_shapes/classification"``, ``"jaxvision_photos"``),
+        ``"image_folder"``, ``"paired_folder"``, ``"coco_json"``, or several names of
+        datasets with the same classes joined by ``+`` (``"voc/2007+voc/2012"``),
+        concatenated in that order.
       split: split name, TFDS slicing allowed (``"train[:90%]"``); applied to each
         name of a ``+`` concatenation.
-      data_dir: the TFDS data_dir, or the image folder / COCO root; None for the TFDS
-        default.
+      data_dir: the TFDS data_dir, or the image folder / paired folder / COCO root;
+        None for the TFDS default.
       class_names: for ``image_folder`` and ``coco_json``, the class order to enforce
         (the train split's).
 
     Returns:
       ``(source, meta)``: a random-access source whose items are feature dicts with
       ``"image"`` (uint8 [H, W, 3]) and the dataset's own features (``"label"`` for
-      classification, ``"objects"`` with ``bbox``/``label`` for detection), and its
-      ``DatasetMeta``.
+      classification, ``"objects"`` with ``bbox``/``label`` for detection; a
+      ``paired_folder`` has ``"input"``, ``"target"`` and ``"name"`` instead of
+      ``"image"``, TFDS ``div2k`` ``"lr"`` and ``"hr"``), and its ``DatasetMeta``.
 
     Raises:
       DatasetNotFoundError: the dataset is not prepared; the message names the
@@ -218,4 +232,9 @@ def open_split(
         source = image_folder.load_image_folder(data_dir, split, class_names=class_names)
         meta = DatasetMeta(name, tuple(source.class_names), len(source))
         return source, meta
+    if name == PAIRED_FOLDER:
+        if not data_dir:
+            raise ValueError("dataset paired_folder needs --config.dataset.data_dir=PATH")
+        source = paired_folder.PairedFolderSource(os.path.expanduser(data_dir), split)
+        return source, DatasetMeta(name, (), len(source))
     return _open_tfds(name, split, _data_dir(data_dir))

@@ -209,6 +209,39 @@ def test_eval_applies_the_spec_deterministically():
     np.testing.assert_array_equal(batch["mask"], np.ones(5, np.float32))
 
 
+@pytest.mark.parametrize(("n", "batch", "process_count"), [(7, 4, 1), (7, 6, 2), (10, 4, 2)])
+def test_eval_index_is_the_position_in_the_split(n, batch, process_count):
+    num_padded = -(-n // batch) * batch
+    rows = []  # (global position, index, mask, image index) of every row.
+    for p in range(process_count):
+        ds, num_batches = pipeline.eval_dataset(
+            _source(n),
+            "",
+            (*KEYS, "index"),
+            global_batch_size=batch,
+            process_index=p,
+            process_count=process_count,
+        )
+        for step, b in enumerate(ds):
+            assert b["index"].dtype == np.int32 and b["index"].shape == (batch // process_count,)
+            for row, (index, mask, image) in enumerate(
+                zip(b["index"], b["mask"], _indices(b), strict=True)
+            ):
+                rows.append((step * batch + row * process_count + p, int(index), mask, image))
+    assert sorted(r[0] for r in rows) == list(range(num_padded))  # p, p + n, ... of the stream.
+    for position, index, mask, image in rows:
+        assert index == (position if position < n else 0) == image  # Padding repeats item 0.
+        assert mask == float(position < n)
+
+
+def test_eval_index_only_when_listed():
+    (batch,) = list(pipeline.eval_dataset(_source(3), "", KEYS, global_batch_size=4)[0])
+    assert "index" not in batch
+    source = [{**example, "index": 99} for example in _source(3)]
+    (batch,) = list(pipeline.eval_dataset(source, "", ("index",), global_batch_size=4)[0])
+    assert batch["index"].tolist() == [0, 1, 2, 0]  # The position replaces a source's own.
+
+
 @pytest.mark.parametrize(("batch", "process_count"), [(7, 2), (8, 3), (5, 10)])
 def test_batch_not_divisible_by_processes_raises(batch, process_count):
     with pytest.raises(ValueError, match="not divisible"):

@@ -187,3 +187,37 @@ def test_image_folder_concatenation(tmp_path):
     np.testing.assert_array_equal(both[len(single)]["image"], single[0]["image"])
     with pytest.raises(ValueError, match="empty dataset name"):
         open_split("image_folder+", "train", data_dir=root)
+
+
+def test_div2k_pairs_with_mock_data():
+    from jaxvision.data import preprocess
+
+    with tfds.testing.mock_data(
+        num_examples=MOCK_EXAMPLES, policy=tfds.testing.MockPolicy.USE_CODE
+    ):
+        source, meta = open_split("div2k/bicubic_x4", "validation")
+        assert meta == DatasetMeta("div2k/bicubic_x4", (), MOCK_EXAMPLES)
+        example = source[0]
+    assert set(example) == {"lr", "hr"}
+    for key in ("lr", "hr"):
+        assert example[key].dtype == np.uint8 and example[key].ndim == 3
+    # The mock's lr and hr sizes are unrelated: the pair ops see a consistent pair made
+    # of the mock's hr and its exact 4x subsampling.
+    hr = example["hr"][: example["hr"].shape[0] // 4 * 4, : example["hr"].shape[1] // 4 * 4]
+    fn = preprocess.build("rename(lr='input', hr='target')|to_rgb|flip_lr|rot90")
+    out = fn(dict(example), np.random.default_rng(0))
+    assert set(out) == {"input", "target"} and out["target"].shape[-1] == 3
+    pair = {"lr": hr[::4, ::4], "hr": hr}
+    fn = preprocess.build("rename(lr='input', hr='target')|pad_to_canvas(512, 512, scale=4)")
+    out = fn(pair, np.random.default_rng(0))
+    assert out["input"].shape == (128, 128, 3) and out["target"].shape == (512, 512, 3)
+    np.testing.assert_array_equal(
+        out["input"][: hr.shape[0] // 4, : hr.shape[1] // 4], hr[::4, ::4]
+    )
+    assert out["image_size"].tolist() == list(hr.shape[:2])
+    assert "tensorflow" not in sys.modules
+
+
+def test_paired_folder_needs_data_dir():
+    with pytest.raises(ValueError, match="data_dir"):
+        open_split("paired_folder", "train")

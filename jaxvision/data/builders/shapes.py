@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import pathlib
 
@@ -40,7 +39,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from jaxvision.data.builders import shapes_scene
+from jaxvision.data.builders import prepare, shapes_scene
 
 NAME = "jaxvision_shapes"
 TASKS = ("classification", "localization", "detection", "segmentation")
@@ -263,25 +262,6 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
             yield index, example
 
 
-def _config_with_overrides(config: str, overrides: dict) -> ShapesConfig | str:
-    base = next(c for c in BUILDER_CONFIGS if c.name == config)
-    if not overrides:
-        return config
-    fields = {f.name for f in dataclasses.fields(ShapesConfig)}
-    allowed = sorted(fields - {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)})
-    unknown = sorted(set(overrides) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown ShapesConfig fields {unknown}; valid ones are {allowed}.")
-    settings = ", ".join(f"{k}={overrides[k]!r}" for k in sorted(overrides))
-    digest = hashlib.sha1(settings.encode()).hexdigest()[:10]
-    return dataclasses.replace(
-        base,
-        name=f"{config}_custom_{digest}",
-        description=f"{base.description} Overrides: {settings}.",
-        **overrides,
-    )
-
-
 def prepare_shapes(
     data_dir: str, config: str = "classification", **overrides
 ) -> tfds.core.DatasetBuilder:
@@ -307,12 +287,4 @@ def prepare_shapes(
       builder = prepare_shapes("/tmp/tfds", "classification", num_train=256, num_test=64)
       train = builder.as_data_source("train")
     """
-    names = [c.name for c in BUILDER_CONFIGS]
-    if config not in names:
-        raise ValueError(f"unknown jaxvision_shapes config {config!r}; valid ones are {names}.")
-    builder = JaxvisionShapes(data_dir=data_dir, config=_config_with_overrides(config, overrides))
-    builder.download_and_prepare(
-        file_format="array_record",
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False),
-    )
-    return builder
+    return prepare.prepare(JaxvisionShapes, data_dir, config, overrides)

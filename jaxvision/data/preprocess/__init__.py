@@ -9,16 +9,18 @@ augmentation is reproducible and independent of the number of hosts.
 
 The package:
 
-  ==============  ==================================================================
-  registry        ``register``, ``registered_ops``, the spec parser and ``build``
-  geometry        ``resize_features``, ``crop_features``, ``flip_features``: move the
-                  boxes, ``bbox``, ``image_window`` and ``segmentation_mask`` with
-                  the pixels
-  image_ops       resize, resize_small, center_crop, resize_center_crop, flip_lr,
-                  pad_random_crop, random_resized_crop
-  detection_ops   decode_detection, scale_jitter, letterbox, pad_boxes, and the
-                  schema of detection examples
-  ==============  ==================================================================
+  ===============  ==================================================================
+  registry         ``register``, ``registered_ops``, the spec parser and ``build``
+  geometry         ``resize_features``, ``crop_features``, ``flip_features``: move the
+                   boxes, ``bbox``, ``image_window`` and ``segmentation_mask`` with
+                   the pixels (and flip a restoration pair ``input`` / ``target``)
+  image_ops        resize, resize_small, center_crop, resize_center_crop, flip_lr,
+                   pad_random_crop, random_resized_crop
+  detection_ops    decode_detection, scale_jitter, letterbox, pad_boxes, and the
+                   schema of detection examples
+  restoration_ops  to_rgb, random_crop, paired_random_crop, rot90, pad_to_canvas,
+                   rename: clean images or ``input`` / ``target`` pairs
+  ===============  ==================================================================
 
 Importing the package (or any module of it) imports every op module, so every op is
 registered. Normalisation to float happens on the device, inside the jitted step
@@ -29,6 +31,7 @@ A pipeline is written as a spec string in the style of big_vision's ``pp``::
     "random_resized_crop(224)|flip_lr"
     "pad_random_crop(32, 4)|flip_lr"
     "resize_small(256)|center_crop(224)"
+    "paired_random_crop(96, scale=4)|flip_lr|rot90"
 
 Detection targets are padded to a fixed number of boxes by ``build``'s ``max_boxes``
 argument, not by text in the spec.
@@ -41,7 +44,13 @@ Example:
     (8, 8, 3)
 """
 
-from jaxvision.data.preprocess import detection_ops, geometry, image_ops, registry
+from jaxvision.data.preprocess import (
+    detection_ops,
+    geometry,
+    image_ops,
+    registry,
+    restoration_ops,
+)
 from jaxvision.data.preprocess.detection_ops import (
     LETTERBOX_FILL,
     PAD_LABEL,
@@ -56,6 +65,7 @@ from jaxvision.data.preprocess.geometry import (
     MIN_VISIBLE_FRACTION,
     PADDED_MARKER_KEY,
     PER_BOX_KEYS,
+    PIXEL_KEYS,
     crop_features,
     flip_features,
     resize_features,
@@ -83,12 +93,25 @@ from jaxvision.data.preprocess.registry import (
     register,
     registered_ops,
 )
+from jaxvision.data.preprocess.restoration_ops import (
+    IMAGE_SIZE_KEY,
+    aligned_pair,
+    as_rgb,
+    pad_to_canvas,
+    paired_random_crop,
+    random_crop,
+    reflect_pad,
+    rename,
+    rot90,
+    to_rgb,
+)
 
 __all__ = [
     "CENTER_CROP_FRACTION",
     "DEFAULT_CROP_RATIO",
     "DEFAULT_CROP_SCALE",
     "DROPPED_KEY",
+    "IMAGE_SIZE_KEY",
     "LETTERBOX_FILL",
     "MAX_CROP_ATTEMPTS",
     "MIN_VISIBLE_FRACTION",
@@ -96,9 +119,12 @@ __all__ = [
     "PAD_BOXES_OP",
     "PAD_LABEL",
     "PER_BOX_KEYS",
+    "PIXEL_KEYS",
     "SCALE_JITTER_FILL",
     "Features",
     "Op",
+    "aligned_pair",
+    "as_rgb",
     "build",
     "center_crop",
     "crop_features",
@@ -111,15 +137,23 @@ __all__ = [
     "letterbox",
     "pad_boxes",
     "pad_random_crop",
+    "pad_to_canvas",
+    "paired_random_crop",
     "parse_call",
+    "random_crop",
     "random_resized_crop",
+    "reflect_pad",
     "register",
     "registered_ops",
     "registry",
+    "rename",
     "resize",
     "resize_center_crop",
     "resize_features",
     "resize_small",
+    "restoration_ops",
+    "rot90",
     "sample_crop_window",
     "scale_jitter",
+    "to_rgb",
 ]

@@ -3,7 +3,8 @@
 They move every geometric feature with the image: the detection features that
 ``decode_detection`` creates (``boxes`` [n, 4] normalised (ymin, xmin, ymax, xmax), with
 ``labels`` and ``box_ignore`` alongside, and ``image_window``), the localization
-``bbox`` [4] and a ``segmentation_mask`` [H, W, 1]. Boxes that a crop leaves with less
+``bbox`` [4] and a ``segmentation_mask`` [H, W, 1]; ``flip_features`` also mirrors the
+``input`` / ``target`` pair of a restoration example. Boxes that a crop leaves with less
 than ``min_visible`` of their area (or with none) are dropped and counted in
 ``num_dropped_boxes``. Box-moving helpers refuse examples whose boxes are already
 padded: padding must come last.
@@ -31,6 +32,9 @@ DROPPED_KEY = "num_dropped_boxes"
 PADDED_MARKER_KEY = "box_mask"
 # Guards the visible-fraction division against zero-area boxes.
 AREA_EPSILON = 1e-12
+# The pixel arrays an example may hold: ``image``, or a restoration pair ``input`` /
+# ``target`` (the target may be larger than the input, by a super-resolution scale).
+PIXEL_KEYS = ("image", "input", "target")
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -192,6 +196,9 @@ def _flip_box(box: np.ndarray) -> np.ndarray:
 def flip_features(features: Features) -> Features:
     """Flips the image left-right with its boxes, ``bbox``, ``image_window`` and mask.
 
+    Every pixel array present (``image``, ``input``, ``target``: see ``PIXEL_KEYS``)
+    is mirrored, so a restoration pair stays aligned at any scale between its images.
+
     Args:
       features: one example.
 
@@ -206,7 +213,10 @@ def flip_features(features: Features) -> Features:
       >>> flip_features(ex)["bbox"].tolist()
       [0.0, 0.75, 1.0, 1.0]
     """
-    out = {**features, "image": features["image"][:, ::-1]}
+    out = dict(features)
+    for key in PIXEL_KEYS:
+        if key in features:
+            out[key] = np.asarray(features[key])[:, ::-1]  # [h, w, c]
     if "segmentation_mask" in features:
         out["segmentation_mask"] = np.asarray(features["segmentation_mask"])[:, ::-1]
     if "boxes" in features:
