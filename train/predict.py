@@ -4,7 +4,9 @@ Classification: prints the top-5 classes with their probabilities for each image
 Localization and detection: prints each detection (class, score, box in the image's own
 pixels) and writes, into ``--output_dir`` (default ``DIR/predict``), ``<name>.png`` (the
 image with its boxes, class names and scores drawn) and ``<name>.json`` (the detections).
-Every task also writes the JSON records when ``--output_dir`` is given.
+Restoration: takes each image as the degraded input, as it is, and writes the restored image
+``<name>.png`` (the input's size times the scale) and ``<name>_compare.png`` (input and
+restored side by side). Every task also writes the JSON records when ``--output_dir`` is given.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import json
 import os
 import sys
 
-import numpy as np
 from absl import app, flags, logging
 
 from train import host_tuning
@@ -54,27 +55,37 @@ def main(argv: list[str]) -> None:
         features = [run.preprocess_features(image) for image in images]
     except (FileNotFoundError, ValueError, CheckpointError) as e:
         sys.exit(f"error: {e}")
-    outputs = run.predict(np.stack([f["image"] for f in features]))
+    # One image at a time: a restoration model takes each at its own size.
+    outputs = [run.predict(f["image"][None]) for f in features]
     visualizer = visualize.for_task(run.task)
-    records = visualizer.describe(images, features, outputs)
+    records, pictures = [], []
+    for image, feature, output in zip(images, features, outputs, strict=True):
+        (record,) = visualizer.describe([image], [feature], output)
+        records.append(record)
+        pictures.append(visualizer.pictures(image, feature, output, record))
 
     output_dir = _OUTPUT_DIR.value
-    draws = any("detections" in r for r in records)
-    if output_dir is None and draws:
+    if output_dir is None and any(pictures):
         output_dir = os.path.join(_WORKDIR.value, DEFAULT_OUTPUT_SUBDIR)
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
-    for path, image, record in zip(paths, images, records, strict=True):
+    for path, record, named in zip(paths, records, pictures, strict=True):
         _print_record(path, record)
-        if not output_dir:
-            continue
-        stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
-        with open(stem + ".json", "w") as f:
-            json.dump({"image": path, **record}, f, indent=2)
-        picture = visualizer.draw(image, record)
-        if picture is not None:
-            picture.save(stem + ".png")
-            print(f"  -> {stem}.png, {stem}.json")
+        if output_dir:
+            _write(output_dir, path, record, named)
+
+
+def _write(output_dir: str, path: str, record: dict, pictures: dict) -> None:
+    """``<stem>.json`` and each picture ``<stem><suffix>.png`` into ``output_dir``."""
+    stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
+    with open(stem + ".json", "w") as f:
+        json.dump({"image": path, **record}, f, indent=2)
+    written = [stem + ".json"]
+    for suffix, picture in pictures.items():
+        picture.save(stem + suffix + ".png")
+        written.append(stem + suffix + ".png")
+    if pictures:
+        print("  -> " + ", ".join(written))
 
 
 if __name__ == "__main__":

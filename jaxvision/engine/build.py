@@ -44,6 +44,7 @@ from jaxvision import optim, tasks
 from jaxvision.data.sources import DatasetMeta
 from jaxvision.engine import loss_scale
 from jaxvision.engine import sharding as sharding_lib
+from jaxvision.engine.errors import ConfigError
 from jaxvision.engine.train_state import TrainState, create_network
 from jaxvision.evaluators import Evaluator
 from jaxvision.tasks.base import Task
@@ -53,9 +54,7 @@ OPTIMIZERS_KEY = "optimizers"
 EMA_KEY = "ema"
 EVALUATORS_KEY = "evaluators"
 
-
-class ConfigError(ValueError):
-    """A config that names a task, network, optimizer sub-tree or evaluator that is not there."""
+__all__ = ["ConfigError", "Optimizer", "Setup", "build", "init_state", "make_optimizers"]
 
 
 @dataclasses.dataclass(frozen=True)

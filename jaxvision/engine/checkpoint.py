@@ -41,8 +41,9 @@ def _leaves_by_path(tree: Any) -> dict[str, Any]:
     return {"/".join(key_name(k) for k in path): leaf for path, leaf in flat}
 
 
-def _describe_mismatch(expected: Any, found: Any) -> list[str]:
-    """Paths whose shape or dtype differ between two pytrees of array-likes."""
+def describe_mismatch(expected: Any, found: Any) -> list[str]:
+    """Paths whose shape or dtype differ between two pytrees of array-likes (or are in one
+    only), as readable lines."""
     problems = []
     exp, got = _leaves_by_path(expected), _leaves_by_path(found)
     for name in sorted(set(exp) | set(got)):
@@ -169,7 +170,7 @@ class Checkpointer:
         else:
             _check_networks(state, saved, where)
             target = without_frozen(state)
-        problems = _describe_mismatch(target, saved)
+        problems = describe_mismatch(target, saved)
         if problems:
             raise CheckpointError(
                 f"checkpoint {where} does not fit this run's model/optimizer "

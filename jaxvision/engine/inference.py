@@ -65,24 +65,27 @@ class LoadedRun:
         return jax.device_get(self._predict_fn(self.variables, jnp.asarray(images)))
 
 
-def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> LoadedRun:
-    """Loads the latest checkpoint of a training workdir.
+@dataclasses.dataclass
+class RestoredRun:
+    """A training run's setup and the train state of its latest checkpoint.
 
-    Args:
-      workdir: the ``--workdir`` of a ``python -m train`` run.
-      compiler_options: XLA options of ``predict`` (``python -m train.predict`` passes its
-        host's inference options); None: JAX's defaults.
+    Attributes:
+      setup: the run's ``jaxvision.engine.build.Setup`` (its config, task, optimizers) on one
+        local device.
+      state: the latest checkpoint's ``TrainState``, frozen variables rebuilt.
+      input_shape: [h, w, c] of the training images.
+    """
 
-    Returns:
-      A ``LoadedRun``.
+    setup: build.Setup
+    state: Any
+    input_shape: tuple[int, ...]
+
+
+def restore_run(workdir: str) -> RestoredRun:
+    """The setup and latest train state of a ``python -m train`` workdir.
 
     Raises:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
-
-    Example:
-      >>> run = load_run("runs/demo")  # a `python -m train` workdir  # doctest: +SKIP
-      >>> image = np.zeros((48, 64, 3), np.uint8)  # RGB uint8, e.g. read_image("cat.jpg")
-      >>> outputs = run.predict(run.preprocess(image)[None])  # doctest: +SKIP
     """
     paths = {
         name: os.path.join(workdir, name) for name in (loop.CONFIG_FILE, loop.DATASET_META_FILE)
@@ -100,8 +103,7 @@ def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> Lo
         class_names=tuple(saved["class_names"]),
         num_examples=saved["num_examples"],
     )
-    mesh = mesh_lib.make_mesh(jax.local_devices()[:1])
-    setup = build.build(config, meta, mesh)
+    setup = build.build(config, meta, mesh_lib.make_mesh(jax.local_devices()[:1]))
     sample = {"image": jnp.zeros((1, *input_shape), jnp.uint8)}
     abstract = build.abstract_state(setup, sample, jax.random.key(0))
     checkpointer = Checkpointer(os.path.join(workdir, loop.CHECKPOINT_DIR))
@@ -112,13 +114,36 @@ def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> Lo
     if state is None:
         raise FileNotFoundError(f"no checkpoint in {workdir}/{loop.CHECKPOINT_DIR}")
     state = state.replace(frozen=_frozen_variables(setup.task, sample))
-    task = setup.task
+    return RestoredRun(setup, state, input_shape)
+
+
+def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> LoadedRun:
+    """Loads the latest checkpoint of a training workdir for prediction.
+
+    Args:
+      workdir: the ``--workdir`` of a ``python -m train`` run.
+      compiler_options: XLA options of ``predict`` (``python -m train.predict`` passes its
+        host's inference options); None: JAX's defaults.
+
+    Returns:
+      A ``LoadedRun``.
+
+    Raises:
+      FileNotFoundError: the workdir has no config, metadata or checkpoint.
+
+    Example:
+      >>> run = load_run("runs/demo")  # a `python -m train` workdir  # doctest: +SKIP
+      >>> image = np.zeros((48, 64, 3), np.uint8)  # RGB uint8, e.g. read_image("cat.jpg")
+      >>> outputs = run.predict(run.preprocess(image)[None])  # doctest: +SKIP
+    """
+    restored = restore_run(workdir)
+    task = restored.setup.task
     return LoadedRun(
         task,
-        state.eval_variables(),
-        int(state.step),
-        input_shape,
-        task.predict_pp(input_shape),
+        restored.state.eval_variables(),
+        int(restored.state.step),
+        restored.input_shape,
+        task.predict_pp(restored.input_shape),
         dict(compiler_options or {}),
     )
 

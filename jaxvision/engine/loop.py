@@ -20,6 +20,7 @@ from jaxvision.engine import mesh as mesh_lib
 from jaxvision.engine import sharding as sharding_lib
 from jaxvision.engine.checkpoint import Checkpointer
 from jaxvision.engine.evaluate import evaluate, gather_to_host, loader_options
+from jaxvision.engine.init_from import init_from_run
 from jaxvision.engine.metric_writer import MetricWriter
 from jaxvision.engine.preemption import Preempted, PreemptionGuard
 from jaxvision.engine.train_log import NonFiniteLossError, TrainLog, progress_postfix
@@ -88,6 +89,8 @@ def _start_state(setup, train_data, workdir, meta, checkpointer, writer):
     init_rng, train_rng = jax.random.split(jax.random.key(setup.config.seed))
     sample = mesh_lib.global_batch(next(iter(train_data)), setup.mesh)
     state = build.init_state(setup, sample, init_rng)
+    if checkpointer.latest_step() is None:
+        state = init_from_run(state, setup.config)
     run_meta = {**dataclasses.asdict(meta), "input_shape": list(sample["image"].shape[1:])}
     _write_json(os.path.join(workdir, DATASET_META_FILE), run_meta)
     train_iter = iter(train_data)
@@ -103,9 +106,13 @@ def _picture(setup: build.Setup, predict: Any, variables: Any) -> tuple[list, An
     """A callback drawing the first eval batch's predictions, and the box it fills."""
     drawn = []
     visualizer = visualize.for_task(setup.task)
+    forward = jax.jit(setup.task.eval_forward) if visualizer.uses_eval_forward else None
 
     def on_first_batch(batch):
-        outputs = gather_to_host(predict(variables, batch["image"]))
+        if forward is not None:
+            outputs = gather_to_host(forward(variables, batch))
+        else:
+            outputs = gather_to_host(predict(variables, batch["image"]))
         drawn.append(visualizer.render_batch(gather_to_host(batch), outputs))
 
     return drawn, on_first_batch

@@ -41,7 +41,8 @@ class NetworkState:
       params: the ``"params"`` collection.
       model_state: every other mutable collection (e.g. ``{"batch_stats": ...}``).
       opt_state: the Optax optimizer state.
-      ema_params: exponential moving average of ``params``, or None (no EMA).
+      ema_params: exponential moving average of ``params`` (its decay warms up:
+        ``jaxvision.engine.updates.ema_decay_at``), or None (no EMA).
       tx: the optimizer (static).
       schedule: its learning-rate schedule, in optimizer updates (static).
       accumulation_steps: micro-steps per optimizer update (static).

@@ -120,7 +120,7 @@ def apply_gradients(
     model_state = net.model_state if model_state is None else model_state
     updates, opt_state = net.tx.update(grads, net.opt_state, net.params)
     params = optax.apply_updates(net.params, updates)
-    ema = _ema_update(net.ema_params, params, net.ema_decay)
+    ema = _ema_update(net.ema_params, params, net.ema_decay, net.step)
     metrics = {"grad_norm": optax.global_norm(grads), "learning_rate": net.learning_rate}
     scaler = state.loss_scale
     if scaler is not None:
@@ -160,11 +160,28 @@ def prefixed(metrics: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {f"{prefix}_{name}": value for name, value in metrics.items()}
 
 
-def _ema_update(ema: Any, params: Any, decay: float) -> Any:
-    """``decay * ema + (1 - decay) * params`` leaf by leaf (None when there is no EMA)."""
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+    """The EMA decay of update ``step`` (from 0): ``min(decay, (1 + step) / (10 + step))``.
+
+    The warm-up (TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``) keeps the
+    initial parameters from lingering in the average of a short run: with decay 0.999 they
+    would still weigh 37% after 1,000 updates.
+
+    Example:
+      >>> [round(float(ema_decay_at(0.999, jnp.asarray(n))), 3) for n in (0, 90, 100_000)]
+      [0.1, 0.91, 0.999]
+    """
+    step = jnp.asarray(step, jnp.float32)
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def _ema_update(ema: Any, params: Any, decay: float, step: jax.Array) -> Any:
+    """``d * ema + (1 - d) * params`` leaf by leaf, ``d = ema_decay_at(decay, step)`` (None
+    when there is no EMA)."""
     if ema is None:
         return None
-    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p.astype(e.dtype), ema, params)
+    d = ema_decay_at(decay, step)
+    return jax.tree.map(lambda e, p: (d * e + (1.0 - d) * p).astype(e.dtype), ema, params)
 
 
 def _network(state: TrainState, name: str) -> NetworkState:

@@ -118,13 +118,23 @@ def tiny_config(data_dir: str, **overrides):
     spec = importlib.util.spec_from_file_location("demo_config", DEMO_CONFIG)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config()
-    values = {**TINY, "dataset.data_dir": data_dir, **overrides}
+    return with_overrides(module.get_config(), {**TINY, "dataset.data_dir": data_dir, **overrides})
+
+
+def with_overrides(config, overrides: dict):
+    """``config`` with dotted keys set (``{"model.kwargs.features": 8}``), new keys allowed."""
     with config.unlocked():
-        for key, value in values.items():
+        for key, value in overrides.items():
             *parents, leaf = key.split(".")
             node = config
             for parent in parents:
                 node = node[parent]
             node[leaf] = value
     return config
+
+
+def named_config(name: str, overrides: dict):
+    """``train/configs/<name>.py``'s config with ``overrides`` (see ``with_overrides``)."""
+    import importlib
+
+    return with_overrides(importlib.import_module(f"train.configs.{name}").get_config(), overrides)

@@ -39,6 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
       ema: network name -> decay of an exponential moving average of its parameters (0: no
         EMA); evaluation and prediction use the average. One-network tasks: ``ema.model``.
       evaluators: names of the task's evaluators to run at eval time (empty: all of them).
+      init_from: ``workdir`` of another run and ``networks`` (this run's network -> that
+        run's) to start those networks from that run's latest checkpoint (a pre-training
+        phase; ``jaxvision.engine.init_from``); ``workdir=""`` starts from scratch.
       sharding: how the train state (params, optimizer state, model state) lies on the
         devices: "replicated" (data parallel) or "fsdp" (each leaf of at least
         ``fsdp_min_size`` elements split over the ``data`` axis along its largest
@@ -81,6 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizers = ml_collections.ConfigDict()
     c.ema = ml_collections.ConfigDict({"model": 0.0})
     c.evaluators = ()
+    c.init_from = ml_collections.ConfigDict({"workdir": "", "networks": {}})
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "jaxvision_shapes/classification"
