@@ -18,6 +18,8 @@ from jaxvision.tasks.base import SingleNetworkTask, Task
 from jaxvision.tasks.classification import ClassificationTask
 from jaxvision.tasks.fcos import FCOSTask
 from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.restoration import RestorationTask
+from jaxvision.tasks.restoration_gan import RestorationGANTask
 from jaxvision.tasks.retinanet import RetinaNetTask
 
 TASKS: dict[str, type[Task]] = {
@@ -25,6 +27,8 @@ TASKS: dict[str, type[Task]] = {
     "localization": LocalizationTask,
     "retinanet": RetinaNetTask,
     "fcos": FCOSTask,
+    "restoration": RestorationTask,
+    "restoration_gan": RestorationGANTask,
 }
 # Names a task had before; a saved config naming one gets a message, not a KeyError.
 RENAMED = {"yolo": "fcos"}

@@ -19,15 +19,18 @@ from jaxvision.tasks.base import Task
 from jaxvision.tasks.classification import ClassificationTask
 from jaxvision.tasks.detection import DetectionTask
 from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.restoration import RestorationMixin
 from jaxvision.visualize.base import Visualizer
 from jaxvision.visualize.classification import ClassificationVisualizer
 from jaxvision.visualize.detection import DetectionVisualizer
 from jaxvision.visualize.localization import LocalizationVisualizer
+from jaxvision.visualize.restoration import RestorationVisualizer
 
-_REGISTRY: dict[type[Task], type[Visualizer]] = {
+_REGISTRY: dict[type, type[Visualizer]] = {
     ClassificationTask: ClassificationVisualizer,
     LocalizationTask: LocalizationVisualizer,
     DetectionTask: DetectionVisualizer,
+    RestorationMixin: RestorationVisualizer,
 }
 
 
