@@ -124,8 +124,12 @@ TORCH_REFERENCES = {
     "localizer": "localizer",
     "retinanet": "retinanet",
     "fcos": "fcos",
+    "srresnet": "srresnet",
+    "deblurgan_generator": "deblurgan_generator",
 }
 DETECTOR_REFERENCES = ("localizer", "retinanet", "fcos")
+# Restoration references: `benchmarks.torch_restoration` (the network, L1, Adam) on pairs.
+RESTORATION_REFERENCES = ("srresnet", "deblurgan_generator")
 # Config keys the detector references read. They reach the PyTorch child as plain JSON
 # (`torch_config`): the config files import jaxvision, and the child must not load JAX.
 TORCH_CONFIG_KEYS = (
@@ -139,7 +143,11 @@ TORCH_CONFIG_KEYS = (
     "fcos",
     "localization",
     "optimizer",
+    "degradation",
 )
+
+# Restoration entries time the network on pairs: no degradation in the step.
+PAIRS = MappingProxyType({"degradation.kind": "none"})
 
 ENTRIES: tuple[Entry, ...] = (
     # Classification.
@@ -248,6 +256,67 @@ ENTRIES: tuple[Entry, ...] = (
         steps=2,
         torch_ref="fcos",
         smoke_image_size=64,
+    ),  # fmt: skip
+    # Restoration networks on pairs (96 px HR patches for x4 super-resolution; 128 px for
+    # deblurring): the network, an L1 loss and Adam, as PyTorch's reference does.
+    Entry(
+        "srresnet_small",
+        "train/configs/srresnet_small.py",
+        SMALL,
+        96,
+        0,
+        16,
+        64,
+        steps=10,
+        overrides=PAIRS,
+        torch_ref="srresnet",
+        smoke=True,
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "srresnet_x4",
+        "train/configs/srresnet_small.py",
+        STANDARD,
+        96,
+        0,
+        16,
+        16,
+        steps=3,
+        overrides={**PAIRS, "model.kwargs.num_blocks": 16, "model.kwargs.features": 64},
+        torch_ref="srresnet",
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "deblur_small",
+        "train/configs/deblur_small.py",
+        SMALL,
+        128,
+        0,
+        8,
+        32,
+        steps=10,
+        overrides={**PAIRS, "degradation.scale": 1},
+        torch_ref="deblurgan_generator",
+        smoke=True,
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "deblurgan_generator",
+        "train/configs/deblur_small.py",
+        STANDARD,
+        256,
+        0,
+        1,
+        16,
+        steps=2,
+        overrides={
+            **PAIRS,
+            "degradation.scale": 1,
+            "model.kwargs.features": 64,
+            "model.kwargs.num_blocks": 9,
+        },
+        torch_ref="deblurgan_generator",
+        smoke_image_size=32,
     ),  # fmt: skip
 )
 ENTRY_BY_NAME = {e.name: e for e in ENTRIES}
@@ -380,8 +449,20 @@ def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
         "warmup": warmup,
         "peak_flops": args.peak_flops,
         "torch_ref": entry.torch_ref,
-        "torch_config": torch_config(config) if entry.torch_ref in DETECTOR_REFERENCES else None,
+        "scale": _restoration_scale(config),
+        "torch_config": (
+            torch_config(config)
+            if entry.torch_ref in (*DETECTOR_REFERENCES, *RESTORATION_REFERENCES)
+            else None
+        ),
     }
+
+
+def _restoration_scale(config: Any) -> int | None:
+    """The target / input size of a restoration config's pairs (None for other tasks)."""
+    if "degradation" not in config:
+        return None
+    return int(config.degradation.scale) if config.degradation.kind in ("none", "bicubic") else 1
 
 
 # Children. ------------------------------------------------------------------------------
@@ -405,13 +486,18 @@ def run_child(framework: str, job: dict[str, Any]) -> dict[str, Any]:
 def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
     """The PyTorch reference, train then inference, in this process.
 
-    ResNets: `throughput.run_torch`; the localizer and detectors: `torch_detectors.run`.
+    ResNets: `throughput.run_torch`; the localizer and detectors: `torch_detectors.run`;
+    restoration networks: `torch_restoration.run`.
     """
     threads = os.cpu_count() or 1
     if job["torch_ref"] in DETECTOR_REFERENCES:
         from benchmarks import torch_detectors
 
         return torch_detectors.run(job, threads)
+    if job["torch_ref"] in RESTORATION_REFERENCES:
+        from benchmarks import torch_restoration
+
+        return torch_restoration.run(job, threads)
     records = {}
     for mode in MODES:
         ns = argparse.Namespace(

@@ -68,13 +68,19 @@ def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict
 
 
 def build_synthetic(
-    config: Any, batch_size: int, image_size: int, num_classes: int, max_boxes: int | None = None
+    config: Any,
+    batch_size: int,
+    image_size: int,
+    num_classes: int,
+    max_boxes: int | None = None,
+    scale: int | None = None,
 ) -> tuple[Any, dict[str, Any], Any]:
     """A task as `python -m train` builds it, on a synthetic batch of its schema.
 
     Args:
       config: the task's config (`benchmarks.suite.load_config`); its `batch_size` is set.
-      batch_size, image_size, num_classes, max_boxes: the batch (`benchmarks.synthetic`).
+      batch_size, image_size, num_classes, max_boxes, scale: the batch
+        (`benchmarks.synthetic`).
 
     Returns:
       (the `jaxvision.engine.build.Setup`, the batch on its mesh, the initial state).
@@ -95,7 +101,7 @@ def build_synthetic(
     if batch_size % mesh.size:
         raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
     setup = build.build(config, meta, mesh)
-    local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes)
+    local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes, scale)
     batch = mesh_lib.global_batch(local, mesh)
     state = build.init_state(setup, batch, jax.random.key(INIT_SEED))
     return setup, batch, state
@@ -123,7 +129,12 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     batch_size = job["cpu_batch_size"] if backend == CPU_BACKEND else job["accel_batch_size"]
     config = load_config(job["config"], job["overrides"])
     setup, batch, state = build_synthetic(
-        config, batch_size, job["image_size"], job["num_classes"], job["max_boxes"]
+        config,
+        batch_size,
+        job["image_size"],
+        job["num_classes"],
+        job["max_boxes"],
+        job.get("scale"),
     )
     task, mesh = setup.task, setup.mesh
     options = host_tuning.compiler_options(config)
@@ -152,10 +163,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     )
 
     variables = state.eval_variables()
+    images = batch["image"] if "image" in batch else batch["input"]  # restoration: the input
     predict = steps.compile_predict(task, mesh, options.inference)
-    _, compiled_predict, predict_compile_s = _compile(predict, variables, batch["image"])
+    _, compiled_predict, predict_compile_s = _compile(predict, variables, images)
     timing, _ = throughput.time_steps(
-        lambda _: compiled_predict(variables, batch["image"]),
+        lambda _: compiled_predict(variables, images),
         None,
         steps=job["steps"],
         warmup=job["warmup"],

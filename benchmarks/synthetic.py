@@ -104,17 +104,43 @@ def detection_batch(
     }
 
 
+def restoration_batch(
+    batch_size: int, image_size: int, num_classes: int, scale: int = 1, **_
+) -> Batch:
+    """A restoration pair: `input` uint8 [b, s / scale, s / scale, 3], `target` [b, s, s, 3]
+    (what a paired dataset yields; `num_classes` is unused).
+
+    Raises:
+      ValueError: `image_size` not divisible by `scale`.
+    """
+    del num_classes
+    if image_size % scale:
+        raise ValueError(f"image size {image_size} is not divisible by the scale {scale}")
+    rng = np.random.default_rng(SEED)
+    return {
+        "input": _images(rng, batch_size, image_size // scale),
+        "target": _images(rng, batch_size, image_size),
+    }
+
+
 # Task name (config `task`, `jaxvision.tasks.TASKS`) -> batch builder.
 BATCH_BUILDERS: dict[str, BatchBuilder] = {
     "classification": classification_batch,
     "localization": localization_batch,
     "retinanet": detection_batch,
     "fcos": detection_batch,
+    "restoration": restoration_batch,
+    "restoration_gan": restoration_batch,
 }
 
 
 def make_batch(
-    task: str, batch_size: int, image_size: int, num_classes: int, max_boxes: int | None = None
+    task: str,
+    batch_size: int,
+    image_size: int,
+    num_classes: int,
+    max_boxes: int | None = None,
+    scale: int | None = None,
 ) -> Batch:
     """A synthetic batch of `task`'s training schema.
 
@@ -124,6 +150,7 @@ def make_batch(
       image_size: side of the square images.
       num_classes: classes of the labels.
       max_boxes: padded object slots (detection tasks; None: `DEFAULT_MAX_BOXES`).
+      scale: target / input size of a restoration pair (None: 1).
 
     Returns:
       A dict of NumPy arrays.
@@ -134,4 +161,6 @@ def make_batch(
     if task not in BATCH_BUILDERS:
         raise ValueError(f"no synthetic batch for task {task!r}; known: {sorted(BATCH_BUILDERS)}")
     extra = {} if max_boxes is None else {"max_boxes": max_boxes}
+    if scale is not None:
+        extra["scale"] = scale
     return BATCH_BUILDERS[task](batch_size, image_size, num_classes, **extra)

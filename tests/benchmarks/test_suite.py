@@ -81,6 +81,12 @@ def test_rejects_bad_flags(flag):
 @pytest.mark.parametrize("task", sorted(synthetic.BATCH_BUILDERS))
 def test_synthetic_batch_schema(task):
     batch = synthetic.make_batch(task, batch_size=3, image_size=16, num_classes=5, max_boxes=7)
+    if task.startswith("restoration"):  # a pair, as paired datasets yield
+        assert set(batch) == {"input", "target"}
+        assert batch["input"].shape == batch["target"].shape == (3, 16, 16, 3)
+        x2 = synthetic.make_batch(task, 3, 16, 5, scale=2)
+        assert x2["input"].shape == (3, 8, 8, 3) and x2["target"].dtype == np.uint8
+        return
     assert batch["image"].shape == (3, 16, 16, 3) and batch["image"].dtype == np.uint8
     if task == "classification":
         assert set(batch) == {"image", "label"}
