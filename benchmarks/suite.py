@@ -297,7 +297,6 @@ ENTRIES: tuple[Entry, ...] = (
         steps=10,
         overrides={**PAIRS, "degradation.scale": 1},
         torch_ref="deblurgan_generator",
-        smoke=True,
         smoke_image_size=32,
     ),  # fmt: skip
     Entry(
@@ -335,7 +334,8 @@ def load_config(path: str, overrides: Mapping[str, Any] = _NO_OVERRIDES) -> Any:
 
     Raises:
       FileNotFoundError: no such file.
-      KeyError: an override names a key the config does not have.
+      KeyError: an override names a key the config does not have (any key under a
+        ``kwargs`` may be set).
     """
     file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
     if not file.is_file():
@@ -351,9 +351,11 @@ def load_config(path: str, overrides: Mapping[str, Any] = _NO_OVERRIDES) -> Any:
         node = config
         for part in filter(None, parent.split(".")):
             node = node[part]
-        if leaf not in node:
+        # A model's kwargs are its constructor's arguments: any of them may be set.
+        if leaf not in node and not parent.endswith("kwargs"):
             raise KeyError(f"override {key!r}: the config has no such key; has {sorted(node)}")
-        node[leaf] = value
+        with config.unlocked():
+            node[leaf] = value
     return config
 
 

@@ -47,6 +47,11 @@ def test_overrides_apply_and_unknown_keys_fail():
     assert config.model.dtype == "bfloat16"
     with pytest.raises(KeyError, match="no such key"):
         suite.load_config("train/configs/demo.py", {"model.no_such_key": 1})
+    # A model's kwargs are its constructor's arguments: new ones may be set.
+    srresnet = suite.load_config(
+        "train/configs/srresnet_small.py", {"model.kwargs.conv_impl": "xla"}
+    )
+    assert srresnet.model.kwargs.conv_impl == "xla"
 
 
 def test_set_flag_reaches_the_job():
