@@ -14,18 +14,19 @@ from tests.engine import runs
 
 pytestmark = pytest.mark.slow
 
-MIN_ACCURACY = 0.90
+# Far above chance (1/8) after 150 steps; the demo's 99.5% is a quality run (RESULTS.md).
+MIN_ACCURACY = 0.6
 
 
 def test_demo_config_learns_shapes(tmp_path, shapes_data_dir):
     config = runs.tiny_config(
         shapes_data_dir,
         **{
-            "total_steps": 300,
+            "total_steps": 150,
             "batch_size": 128,
-            "log_every": 50,
-            "checkpoint_every": 300,
-            "optimizer.warmup_steps": 50,
+            "log_every": 25,
+            "checkpoint_every": 150,
+            "optimizer.warmup_steps": 25,
             "dataset.train_split": "train",
             "dataset.eval_split": "test",
             "eval_batch_size": 500,

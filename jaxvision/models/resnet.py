@@ -197,11 +197,11 @@ class ResNet(nn.Module):
 
     Example:
       >>> model = ResNet50(num_classes=1000, dtype=jnp.bfloat16)
-      >>> images = jnp.zeros((8, 224, 224, 3))
+      >>> images = jnp.zeros((2, 64, 64, 3))  # any size; ImageNet: 224 px
       >>> variables = model.init(jax.random.key(0), images, train=False)
       >>> logits, updates = model.apply(variables, images, mutable=["batch_stats"])
       >>> logits.shape, logits.dtype
-      ((8, 1000), dtype('float32'))
+      ((2, 1000), dtype('float32'))
     """
 
     stage_sizes: Sequence[int]

@@ -148,12 +148,12 @@ class ViT(nn.Module):
 
     Example:
       >>> model = ViT_B16(num_classes=1000)
-      >>> images = jnp.zeros((8, 224, 224, 3))
+      >>> images = jnp.zeros((1, 224, 224, 3))
       >>> variables = model.init(jax.random.key(0), images, train=False)
       >>> logits = model.apply(variables, images, train=True,
       ...                      rngs={"dropout": jax.random.key(1)})
       >>> logits.shape
-      (8, 1000)
+      (1, 1000)
     """
 
     patch_size: int

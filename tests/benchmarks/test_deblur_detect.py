@@ -19,7 +19,13 @@ from tests.engine import runs
 
 pytestmark = pytest.mark.slow
 
-TINY = {"total_steps": 2, "batch_size": 4, "log_every": 1, "checkpoint_every": 2}
+TINY = {
+    "total_steps": 2,
+    "batch_size": 4,
+    "log_every": 1,
+    "checkpoint_every": 2,
+    "dataset.eval_split": "test[:8]",
+}
 DETECTOR = {
     "eval_batch_size": 16,
     "optimizer.warmup_steps": 1,

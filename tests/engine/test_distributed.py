@@ -22,7 +22,7 @@ from tests.engine import runs
 
 pytestmark = pytest.mark.slow
 
-STEPS = 20
+STEPS = 10
 OVERRIDES = {
     "total_steps": STEPS,
     "checkpoint_every": STEPS,

@@ -4,11 +4,12 @@ engine's compiled step: shared by tests/tasks/test_restoration_gan.py and its 4-
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import jax
 import numpy as np
+
+from tests.engine import runs
 
 STEPS = 3
 BATCH = 8
@@ -20,18 +21,12 @@ TINY = {
     "gan.d_steps": 2,
     "total_steps": 10,
     "optimizers.generator.warmup_steps": 1,
+    "init_from.workdir": "",  # from scratch, not from a deblur_small run
 }
 
 
 def config(**overrides):
-    c = importlib.import_module("train.configs.deblurgan_small").get_config()
-    for key, value in {**TINY, **overrides}.items():
-        *parents, leaf = key.split(".")
-        node = c
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return c
+    return runs.named_config("deblurgan_small", {**TINY, **overrides})
 
 
 def run(**overrides) -> dict:
