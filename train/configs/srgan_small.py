@@ -17,7 +17,7 @@ from train.configs import restoration_common
 
 def get_config():
     c = restoration_common.gan_config()
-    c.total_steps = 1000
+    c.total_steps = 700
     c.model.name = "srresnet"
     c.model.kwargs.num_blocks = 6
     c.model.kwargs.features = 32
