@@ -187,8 +187,7 @@ class SRResNet(nn.Module):
             x = prelu(name=f"upsample{k}_prelu")(x)
         x = conv(out_channels, (9, 9), padding=_pad(9), name="conv_out")(x)
         if self.bicubic_residual:
-            up = lambda image: degrade.bicubic_upsample(image, self.scale)  # noqa: E731
-            base = jax.vmap(up)(inputs.astype(jnp.float32))  # [b, h * s, w * s, c]
+            base = degrade.bicubic_upsample(inputs, self.scale)  # [b, h * s, w * s, c] float32
             return jnp.clip(base + 0.5 * jnp.tanh(x.astype(jnp.float32)), 0.0, 1.0)
         return (jnp.tanh(x.astype(jnp.float32)) + 1.0) / 2.0  # [b, h * s, w * s, c_out]
 

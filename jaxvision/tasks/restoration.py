@@ -102,7 +102,7 @@ class RestorationMixin:
         restored = self.restoring_module.apply(
             variables[self.restoring_network], inputs, train=False
         )
-        return restoration_eval.eval_outputs(self.config, restored, inputs, targets, batch)
+        return restoration_eval.eval_outputs(restored, inputs, targets, batch)
 
     def evaluators(self) -> list[Evaluator]:
         return [restoration_eval.RestorationEvaluator(self.config)]

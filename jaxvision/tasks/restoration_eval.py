@@ -34,9 +34,14 @@ SIGMA_KEY = "baseline_psnr_sigma_"
 GAUSSIAN_TRUNCATE = 3.0
 
 
-def _measure(config: Any, restored, target, valid_hw) -> dict[str, jax.Array]:
+def _metric_kwargs(config: Any, valid_hw) -> dict[str, Any]:
+    """The measuring convention of ``config.restoration``: border, Y channel, real pixels."""
     cfg = config.restoration
-    kwargs = dict(border=cfg.eval_border, y_channel=cfg.eval_y_channel, valid_hw=valid_hw)
+    return dict(border=cfg.eval_border, y_channel=cfg.eval_y_channel, valid_hw=valid_hw)
+
+
+def _measure(config: Any, restored, target, valid_hw) -> dict[str, jax.Array]:
+    kwargs = _metric_kwargs(config, valid_hw)
     return {
         "psnr": metrics.psnr(restored, target, **kwargs),
         "ssim": metrics.ssim(restored, target, **kwargs),
@@ -46,15 +51,14 @@ def _measure(config: Any, restored, target, valid_hw) -> dict[str, jax.Array]:
 def _gaussian_filtered(images: jax.Array, sigma: float) -> jax.Array:
     size = 2 * int(np.ceil(GAUSSIAN_TRUNCATE * sigma)) + 1
     kernel = degrade.gaussian_kernel(sigma, size)
-    return jax.vmap(lambda x: degrade.blur(x, kernel))(images)
+    return degrade.blur(images, kernel)  # [b, h, w, c]
 
 
 def baseline_values(config: Any, inputs, target, valid_hw) -> dict[str, jax.Array]:
     """Per-image PSNR [b] of the classical baseline (per sigma for the noise filter)."""
     cfg = config.restoration
-    kind = config.degradation.kind
-    kwargs = dict(border=cfg.eval_border, y_channel=cfg.eval_y_channel, valid_hw=valid_hw)
-    if kind in NOISE_KINDS:
+    kwargs = _metric_kwargs(config, valid_hw)
+    if config.degradation.kind in NOISE_KINDS:
         return {
             f"{SIGMA_KEY}{sigma:g}": metrics.psnr(
                 _gaussian_filtered(inputs, sigma), target, **kwargs
@@ -63,8 +67,8 @@ def baseline_values(config: Any, inputs, target, valid_hw) -> dict[str, jax.Arra
         }
     if inputs.shape != target.shape:  # super-resolution
         h, w = target.shape[1:3]
-        upsampled = jax.vmap(lambda x: degrade.bicubic_resize(x, h, w))(inputs)
-        return {"baseline_psnr": metrics.psnr(jnp.clip(upsampled, 0.0, 1.0), target, **kwargs)}
+        upsampled = degrade.bicubic_resize(inputs, h, w, clip=True)  # [b, h, w, c]
+        return {"baseline_psnr": metrics.psnr(upsampled, target, **kwargs)}
     return {"baseline_psnr": metrics.psnr(inputs, target, **kwargs)}
 
 
@@ -95,9 +99,8 @@ class RestorationEvaluator(MeanEvaluator):
         return means
 
 
-def eval_outputs(config: Any, restored, inputs, targets, batch) -> dict[str, jax.Array]:
+def eval_outputs(restored, inputs, targets, batch) -> dict[str, jax.Array]:
     """The dict ``values`` reads."""
-    del config
     return {
         "restored": jnp.clip(restored.astype(jnp.float32), 0.0, 1.0),
         "inputs": inputs,
