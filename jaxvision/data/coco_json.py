@@ -15,7 +15,10 @@ Two layouts are recognised under a root directory, tried in this order:
 ``file_name`` may hold sub-directories. The JSON is the COCO detection format:
 ``images`` (``id``, ``file_name``), ``annotations`` (``image_id``, ``category_id``,
 ``bbox`` = [x, y, width, height] in pixels, optional ``iscrowd``, ``area``) and
-``categories`` (``id``, ``name``).
+``categories`` (``id``, ``name``). Annotations may carry COCO ``keypoints``
+([x1, y1, v1, x2, y2, v2, ...] in pixels, ``v`` 0 for an unlabelled point), the same number
+a file (e.g. five a face, for ``decode_faces``); annotations without them get unlabelled
+points.
 
 Rules:
   * Labels are contiguous: category ``i`` in the order of the sorted category ids gets
@@ -36,6 +39,9 @@ Each example follows the TFDS ``coco/2017`` schema (what ``decode_detection`` re
    "objects": {"bbox": float32 [n, 4] normalised (ymin, xmin, ymax, xmax),
                "label": int64 [n], "is_crowd": bool [n], "area": float32 [n],
                "id": int64 [n]}}
+
+plus, when the file has keypoints, ``objects/keypoints`` float32 [n, k, 2] normalised (x, y)
+and ``objects/keypoints_labeled`` bool [n, k] (``v > 0``).
 
 Example:
 
@@ -161,6 +167,7 @@ class CocoJsonSource:
 
         position = {image_id: i for i, image_id in enumerate(self.image_ids)}
         per_image: list[list[tuple]] = [[] for _ in images]
+        keypoints: list[list[np.ndarray | None]] = [[] for _ in images]
         for ann in data["annotations"]:
             image_id, category_id = int(ann["image_id"]), int(ann["category_id"])
             if image_id not in position:
@@ -183,7 +190,9 @@ class CocoJsonSource:
             area = float(ann.get("area", w * h))
             row = (x, y, w, h, label_of[category_id], bool(ann.get("iscrowd", 0)), area)
             per_image[position[image_id]].append((*row, int(ann.get("id", -1))))
+            keypoints[position[image_id]].append(_keypoints_of(ann, self.json_path))
         self._objects = tuple(_pack(rows) for rows in per_image)
+        self._keypoints = _pack_keypoints(keypoints, self.json_path)
 
     def _check_files(self) -> None:
         missing = [p for p in self.paths if not os.path.isfile(p)]
@@ -212,17 +221,22 @@ class CocoJsonSource:
         xywh, labels, crowd, area, ids = self._objects[index]
         x, y, w, h = xywh.T  # [n] each
         bbox = np.stack([y / height, x / width, (y + h) / height, (x + w) / width], axis=-1)
+        objects = {
+            "bbox": bbox.astype(np.float32).reshape(-1, 4),  # [n, 4]
+            "label": labels,  # [n]
+            "is_crowd": crowd,  # [n]
+            "area": area,  # [n]
+            "id": ids,  # [n]
+        }
+        if self._keypoints is not None:
+            points = self._keypoints[index]  # [n, k, 3] (x, y, v) pixels
+            objects["keypoints"] = (points[..., :2] / [width, height]).astype(np.float32)
+            objects["keypoints_labeled"] = points[..., 2] > 0  # [n, k]
         return {
             "image": image,
             "image/id": np.int64(self.image_ids[index]),
             "image/filename": os.path.relpath(self.paths[index], self.image_dir),
-            "objects": {
-                "bbox": bbox.astype(np.float32).reshape(-1, 4),  # [n, 4]
-                "label": labels,  # [n]
-                "is_crowd": crowd,  # [n]
-                "area": area,  # [n]
-                "id": ids,  # [n]
-            },
+            "objects": objects,
         }
 
     def __repr__(self) -> str:
@@ -240,3 +254,36 @@ def _pack(rows: list[tuple]) -> tuple[np.ndarray, ...]:
     area = np.array([r[6] for r in rows], np.float32)  # [n]
     ids = np.array([r[7] for r in rows], np.int64)  # [n]
     return table, labels, crowd, area, ids
+
+
+def _keypoints_of(ann: dict, json_path: str) -> np.ndarray | None:
+    """An annotation's COCO ``keypoints`` as float32 [k, 3] (x, y, v), or None without."""
+    flat = ann.get("keypoints")
+    if flat is None:
+        return None
+    if len(flat) % 3:
+        raise ValueError(
+            f"{json_path}: annotation {ann.get('id')} has {len(flat)} keypoint values; COCO "
+            "keypoints are [x1, y1, v1, x2, y2, v2, ...]"
+        )
+    return np.asarray(flat, np.float32).reshape(-1, 3)  # [k, 3]
+
+
+def _pack_keypoints(
+    per_image: list[list[np.ndarray | None]], json_path: str
+) -> tuple[np.ndarray, ...] | None:
+    """Each image's keypoints as [n, k, 3]; unlabelled (all 0) where an annotation has none.
+
+    None when no annotation of the file has keypoints.
+    """
+    counts = {len(p) for rows in per_image for p in rows if p is not None}
+    if not counts:
+        return None
+    if len(counts) > 1:
+        raise ValueError(f"{json_path}: annotations have different keypoint counts {counts}")
+    (k,) = counts
+    unlabelled = np.zeros((k, 3), np.float32)
+    return tuple(
+        np.asarray([unlabelled if p is None else p for p in rows], np.float32).reshape(-1, k, 3)
+        for rows in per_image
+    )

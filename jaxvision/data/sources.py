@@ -9,10 +9,19 @@ Supported names:
     on first use (no download);
   * ``jaxvision_photos``: patches of the photographs that ship with scikit-image
     (restoration), generated on first use (no download);
+  * ``jaxvision_faces_scene`` and ``jaxvision_faces_identity[/<config>]``: procedural faces
+    (face detection with landmarks in the ``wider_face`` schema; identities, attributes
+    and landmarks in the ``celeb_a`` / ``lfw`` schema), generated on first use;
   * ``image_folder``: ``data_dir/<split>/<class_name>/<image files>``;
+  * ``identity_folder``: the same layout, one folder a person, each split with its own
+    people (face verification on held-out identities): a split's labels index its own
+    sorted folders;
   * ``paired_folder``: ``data_dir/<split>/{input,target}/<image files>`` (restoration
     pairs, see ``paired_folder``);
   * ``coco_json``: a user's detection data in COCO format (see ``coco_json``);
+  * ``segmentation_folder``: ``data_dir/<split>/{images,masks}/<name>`` semantic
+    segmentation pairs and an optional ``data_dir/classes.txt`` (see
+    ``segmentation_folder``);
   * ``a+b``: the concatenation of datasets with the same classes, each opened with
     the same split (``voc/2007+voc/2012``, split ``"train+validation"``).
 
@@ -28,13 +37,17 @@ from typing import Any
 
 import numpy as np
 
-from jaxvision.data import coco_json, image_folder, paired_folder
+from jaxvision.data import coco_json, image_folder, paired_folder, segmentation_folder
 
 IMAGE_FOLDER = "image_folder"
+IDENTITY_FOLDER = "identity_folder"
 PAIRED_FOLDER = "paired_folder"
 COCO_JSON = "coco_json"
+SEGMENTATION_FOLDER = "segmentation_folder"
 SHAPES_PREFIX = "jaxvision_shapes"
 PHOTOS_PREFIX = "jaxvision_photos"
+FACES_SCENE_PREFIX = "jaxvision_faces_scene"
+FACES_IDENTITY_PREFIX = "jaxvision_faces_identity"
 CONCAT_SEPARATOR = "+"
 # Where the class label feature may live in a TFDS FeaturesDict, tried in order.
 LABEL_FEATURE_PATHS = (("label",), ("objects", "label"))
@@ -150,6 +163,18 @@ def _open_tfds(name: str, split: str, data_dir: str) -> tuple[Any, DatasetMeta]:
         config = name.partition("/")[2] or photos.DEFAULT_CONFIG
         if config in {c.name for c in photos.BUILDER_CONFIGS}:
             photos.prepare_photos(data_dir, config)
+    elif name.startswith(FACES_SCENE_PREFIX):
+        from jaxvision.data.builders import faces_scene  # registers the builder with TFDS
+
+        config = name.partition("/")[2] or faces_scene.DEFAULT_CONFIG
+        if config in {c.name for c in faces_scene.BUILDER_CONFIGS}:
+            faces_scene.prepare_faces_scene(data_dir, config)
+    elif name.startswith(FACES_IDENTITY_PREFIX):
+        from jaxvision.data.builders import faces_identity  # registers the builder with TFDS
+
+        config = name.partition("/")[2] or faces_identity.DEFAULT_CONFIG
+        if config in {c.name for c in faces_identity.BUILDER_CONFIGS}:
+            faces_identity.prepare_faces_identity(data_dir, config)
     try:
         builder = _tfds_builder(name, data_dir)
         source = builder.as_data_source(split)
@@ -199,8 +224,8 @@ def open_split(
         name of a ``+`` concatenation.
       data_dir: the TFDS data_dir, or the image folder / paired folder / COCO root;
         None for the TFDS default.
-      class_names: for ``image_folder`` and ``coco_json``, the class order to enforce
-        (the train split's).
+      class_names: for ``image_folder``, ``coco_json`` and ``segmentation_folder``, the
+        class order to enforce (the train split's).
 
     Returns:
       ``(source, meta)``: a random-access source whose items are feature dicts with
@@ -232,6 +257,18 @@ def open_split(
         source = image_folder.load_image_folder(data_dir, split, class_names=class_names)
         meta = DatasetMeta(name, tuple(source.class_names), len(source))
         return source, meta
+    if name == IDENTITY_FOLDER:
+        if not data_dir:
+            raise ValueError("dataset identity_folder needs --config.dataset.data_dir=PATH")
+        source = image_folder.ImageFolderSource(os.path.expanduser(data_dir), split)
+        return source, DatasetMeta(name, tuple(source.class_names), len(source))
+    if name == SEGMENTATION_FOLDER:
+        if not data_dir:
+            raise ValueError("dataset segmentation_folder needs --config.dataset.data_dir=PATH")
+        source = segmentation_folder.SegmentationFolderSource(
+            os.path.expanduser(data_dir), split, class_names=class_names
+        )
+        return source, DatasetMeta(name, source.class_names, len(source))
     if name == PAIRED_FOLDER:
         if not data_dir:
             raise ValueError("dataset paired_folder needs --config.dataset.data_dir=PATH")

@@ -104,7 +104,7 @@ def test_detection_and_segmentation(built, config):
     counts = []
     for i in range(len(sources["train"])):
         ex = sources["train"][i]
-        extra = {"segmentation_mask"} if config == "segmentation" else set()
+        extra = {"segmentation_mask", "instance_map"} if config == "segmentation" else set()
         assert set(ex) == {"image", "objects"} | extra
         assert ex["image"].shape == (128, 128, 3) and ex["image"].dtype == np.uint8
         boxes, labels, areas = _objects(ex)
@@ -122,6 +122,13 @@ def test_detection_and_segmentation(built, config):
             assert seg.shape == (128, 128, 1) and seg.dtype == np.uint8
             assert np.count_nonzero(seg) == areas.sum()
             assert set(np.unique(seg[seg > 0]) - 1) == set(labels.tolist())
+            # The instance map holds each object's visible pixels, of its class in the map.
+            ids = ex["instance_map"][..., 0]
+            assert ids.shape == (128, 128) and ids.max() <= len(labels)
+            for i, (label, area) in enumerate(zip(labels, areas, strict=True)):
+                assert np.count_nonzero(ids == i + 1) == area
+                assert (seg[..., 0][ids == i + 1] == label + 1).all()
+            assert ((ids > 0) == (seg[..., 0] > 0)).all()
     assert 0 in counts  # Zero-object images are present ...
     assert max(counts) > 1  # ... beside multi-object ones.
 

@@ -10,13 +10,17 @@ serves one task family from the same renderer:
   classification  32     1          12,000 / 2,000   image, label
   localization    64     1          12,000 / 2,000   image, label, bbox
   detection       128    0..6       8,000 / 1,000    image, objects{bbox, label, area}
-  segmentation    128    0..6       8,000 / 1,000    detection + segmentation_mask
+  segmentation    128    0..6       8,000 / 1,000    detection + segmentation_mask,
+                                                     instance_map
   ==============  =====  =========  ===============  ======================================
 
 Detection and segmentation images hold 1..6 objects, except `empty_fraction` (5%) of them
 that hold none. Boxes are (ymin, xmin, ymax, xmax) in [0, 1], tight around each object's
 visible pixels; `area` is the visible pixel count; `segmentation_mask` is 0 for background
-and `label + 1` on object pixels.
+and `label + 1` on object pixels (semantic segmentation: 9 classes, background first);
+`instance_map` is 0 for background and `i + 1` on the visible pixels of `objects[i]`
+(instance segmentation: visible masks never overlap, so one map holds them all exactly;
+`decode_detection` turns it into one mask a box).
 
 Example `i` of a split is rendered from its own seed, derived from (split, i), so the
 dataset is reproducible bit for bit, train and test never share a seed, and a variant with
@@ -161,6 +165,20 @@ def example_rng(split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([DATASET_SEED, SPLIT_SEED_IDS[split], index])
 
 
+def instance_map(masks: np.ndarray) -> np.ndarray:
+    """uint8 [H, W]: 0 on background, `i + 1` on the pixels of the disjoint masks[i] [n, H, W].
+
+    Example:
+      >>> instance_map(np.array([[[1, 0]], [[0, 1]]], bool)).tolist()
+      [[1, 2]]
+    """
+    masks = np.asarray(masks, bool)
+    if len(masks) > np.iinfo(np.uint8).max:
+        raise ValueError(f"an instance map holds at most 255 objects, got {len(masks)}.")
+    ids = np.arange(1, len(masks) + 1, dtype=np.uint8)[:, None, None]  # [n, 1, 1]
+    return np.max(np.where(masks, ids, 0), axis=0, initial=0).astype(np.uint8)  # [H, W]
+
+
 def render_example(config: ShapesConfig, split: str, index: int) -> dict[str, np.ndarray]:
     """Renders the scene of example `index` of `split` (the raw `render_scene` dict)."""
     rng = example_rng(split, index)
@@ -217,9 +235,8 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
                 }
             )
         if config.task == "segmentation":
-            features["segmentation_mask"] = tfds.features.Image(
-                shape=(size, size, 1), encoding_format="png"
-            )
+            for key in ("segmentation_mask", "instance_map"):
+                features[key] = tfds.features.Image(shape=(size, size, 1), encoding_format="png")
         return tfds.core.DatasetInfo(
             builder=self,
             description=(
@@ -228,7 +245,8 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
                 + ") on smooth colour gradients, generated offline by "
                 "jaxvision.data.builders.shapes_scene. Boxes are tight around each "
                 "object's visible pixels; segmentation_mask is 0 for background and "
-                "label + 1 on object pixels. " + (config.description or "")
+                "label + 1 on object pixels; instance_map is 0 for background and i + 1 on "
+                "the visible pixels of objects[i]. " + (config.description or "")
             ),
             features=tfds.features.FeaturesDict(features),
             supervised_keys=("image", "label") if config.task == "classification" else None,
@@ -259,6 +277,7 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
                 }
             if config.task == "segmentation":
                 example["segmentation_mask"] = _png(scene["segmentation"])
+                example["instance_map"] = _png(instance_map(scene["masks"]))
             yield index, example
 
 

@@ -20,6 +20,13 @@ The package:
                    schema of detection examples
   restoration_ops  to_rgb, random_crop, paired_random_crop, rot90, pad_to_canvas,
                    rename: clean images or ``input`` / ``target`` pairs
+  segmentation_ops decode_segmentation (a dataset's label map -> training ids),
+                   random_crop_pad
+  face_detection_ops
+                   decode_faces: face boxes and five landmarks (``wider_face`` schema
+                   or COCO keypoints); ``landmarks`` moves the points with the geometry
+  face_crop_ops    decode_face_crop, flip_face, text_label: one face a crop (``celeb_a``,
+                   ``lfw`` schemas): attributes, five landmarks, identities
   ===============  ==================================================================
 
 Importing the package (or any module of it) imports every op module, so every op is
@@ -46,10 +53,13 @@ Example:
 
 from jaxvision.data.preprocess import (
     detection_ops,
+    face_crop_ops,
+    face_detection_ops,
     geometry,
     image_ops,
     registry,
     restoration_ops,
+    segmentation_ops,
 )
 from jaxvision.data.preprocess.detection_ops import (
     LETTERBOX_FILL,
@@ -60,6 +70,7 @@ from jaxvision.data.preprocess.detection_ops import (
     pad_boxes,
     scale_jitter,
 )
+from jaxvision.data.preprocess.face_detection_ops import decode_faces
 from jaxvision.data.preprocess.geometry import (
     DROPPED_KEY,
     MIN_VISIBLE_FRACTION,
@@ -105,6 +116,7 @@ from jaxvision.data.preprocess.restoration_ops import (
     rot90,
     to_rgb,
 )
+from jaxvision.data.preprocess.segmentation_ops import decode_segmentation, random_crop_pad
 
 __all__ = [
     "CENTER_CROP_FRACTION",
@@ -129,7 +141,11 @@ __all__ = [
     "center_crop",
     "crop_features",
     "decode_detection",
+    "decode_faces",
+    "decode_segmentation",
     "detection_ops",
+    "face_crop_ops",
+    "face_detection_ops",
     "flip_features",
     "flip_lr",
     "geometry",
@@ -141,6 +157,7 @@ __all__ = [
     "paired_random_crop",
     "parse_call",
     "random_crop",
+    "random_crop_pad",
     "random_resized_crop",
     "reflect_pad",
     "register",
@@ -155,5 +172,6 @@ __all__ = [
     "rot90",
     "sample_crop_window",
     "scale_jitter",
+    "segmentation_ops",
     "to_rgb",
 ]

@@ -10,7 +10,9 @@ into its specs: it passes its ``detection.max_boxes`` to ``build`` (through
 
 ``decode_detection`` turns a raw TFDS-style example (``image`` uint8 [H, W, 3];
 ``objects`` with ``bbox`` [n, 4] normalised (ymin, xmin, ymax, xmax), ``label`` [n]
-and optionally ``is_crowd`` / ``is_difficult``) into the working schema; after
+and optionally ``is_crowd`` / ``is_difficult``; for instance segmentation an
+``instance_map`` [H, W, 1], 0 on background and ``i + 1`` on object i's pixels, as the
+built-in ``jaxvision_shapes/segmentation`` stores them) into the working schema; after
 ``pad_boxes(max_boxes)`` an example holds exactly:
 
   ==================  =======  ====================  ==========================================
@@ -28,6 +30,8 @@ and optionally ``is_crowd`` / ``is_difficult``) into the working schema; after
                                                      output, normalised (ymin, xmin, ymax, xmax)
   num_dropped_boxes   int32    []                    boxes dropped as degenerate, cropped away
                                                      or truncated by pad_boxes
+  instance_masks      bool     [max_boxes, S, S]     (with an ``instance_map`` only) each box's
+                                                     object pixels; all False on padding
   ==================  =======  ====================  ==========================================
 
 Mapping predictions back to source pixels (evaluation happens in original-image
@@ -58,6 +62,7 @@ import numpy as np
 
 from jaxvision.data.preprocess.geometry import (
     DROPPED_KEY,
+    INSTANCE_MASKS_KEY,
     MIN_VISIBLE_FRACTION,
     PADDED_MARKER_KEY,
     PER_BOX_KEYS,
@@ -65,6 +70,7 @@ from jaxvision.data.preprocess.geometry import (
     crop_features,
     resize_features,
 )
+from jaxvision.data.preprocess.landmarks import LANDMARKS_KEY, pad_landmarks
 from jaxvision.data.preprocess.registry import PAD_BOXES_OP, Features, Op, register
 
 # Fill of the padding that scale_jitter adds (black, as in the LSJ recipe).
@@ -79,6 +85,28 @@ PAD_LABEL = -1
 # Raw per-object flags that mark a box that training must ignore.
 IGNORE_FLAGS = ("is_crowd", "is_difficult")
 FULL_WINDOW = (0.0, 0.0, 1.0, 1.0)
+# Raw feature of the per-object masks: 0 on background, i + 1 on object i's pixels.
+INSTANCE_MAP_KEY = "instance_map"
+
+
+def instance_masks_from_map(instance_map: np.ndarray, num_objects: int) -> np.ndarray:
+    """Per-object boolean masks [n, H, W] from an instance map [H, W] or [H, W, 1].
+
+    Args:
+      instance_map: 0 on background, ``i + 1`` on the pixels of object ``i``.
+      num_objects: n, the number of objects (rows of the boxes).
+
+    Returns:
+      bool [n, H, W]; an object without pixels has an all-False mask.
+
+    Example:
+      >>> instance_masks_from_map(np.array([[0, 1], [2, 2]]), 2).sum(axis=(1, 2)).tolist()
+      [1, 2]
+    """
+    ids = np.asarray(instance_map)
+    if ids.ndim == 3:
+        ids = ids[..., 0]  # [H, W]
+    return ids[None] == np.arange(1, num_objects + 1)[:, None, None]  # [n, H, W]
 
 
 def _objects(features: Features) -> dict:
@@ -97,7 +125,9 @@ def decode_detection() -> Op:
     Boxes are clipped to [0, 1]; boxes with no area after clipping (or with NaNs) are
     dropped and counted in ``num_dropped_boxes``. ``is_crowd`` / ``is_difficult`` become
     ``box_ignore``. ``orig_size`` is the image's (height, width), ``image_window``
-    (0, 0, 1, 1). The raw ``objects`` feature is removed (ops do not update it).
+    (0, 0, 1, 1). An ``instance_map`` becomes ``instance_masks`` [n, H, W], one a box
+    (dropped with it). The raw ``objects`` and ``instance_map`` features are removed (ops
+    do not update them).
 
     Returns:
       The op; its output has ``image``, ``boxes`` float32 [n, 4], ``labels`` int32 [n],
@@ -128,7 +158,9 @@ def decode_detection() -> Op:
                 ignore |= np.asarray(objects[flag], bool).reshape(-1)  # [n]
         boxes = np.clip(boxes, 0.0, 1.0)  # [n, 4]  (NaN stays NaN and fails the test below)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # [n]
-        out = {k: v for k, v in features.items() if k != "objects"}
+        out = {k: v for k, v in features.items() if k not in ("objects", INSTANCE_MAP_KEY)}
+        if INSTANCE_MAP_KEY in features:
+            out[INSTANCE_MASKS_KEY] = _instance_masks(features, image, len(boxes))[keep]
         out.update(
             image=image,
             boxes=boxes[keep],  # [k, 4]
@@ -141,6 +173,16 @@ def decode_detection() -> Op:
         return out
 
     return op
+
+
+def _instance_masks(features: Features, image: np.ndarray, num_objects: int) -> np.ndarray:
+    """The example's ``instance_map`` as masks [n, H, W], checked against the image's size."""
+    instance_map = np.asarray(features[INSTANCE_MAP_KEY])
+    if instance_map.shape[:2] != image.shape[:2]:
+        raise ValueError(
+            f"instance_map of shape {instance_map.shape} does not match the image {image.shape}"
+        )
+    return instance_masks_from_map(instance_map, num_objects)  # [n, H, W]
 
 
 def _scaled_size(height: int, width: int, longer_side: float) -> tuple[int, int]:
@@ -241,7 +283,9 @@ def letterbox(size: int, fill: int = LETTERBOX_FILL) -> Op:
 def pad_boxes(max_boxes: int) -> Op:
     """Pads (or truncates) the box features to ``max_boxes`` rows and adds ``box_mask``.
 
-    Rows past the real boxes hold box 0, label -1, mask and ignore False. When an image
+    Rows past the real boxes hold box 0, label -1, mask and ignore False (and an all-False
+    ``instance_masks`` row, when the example has instance masks; zero ``landmarks`` with
+    ``landmark_mask`` False, when it has landmarks). When an image
     has more than ``max_boxes`` boxes the first ``max_boxes`` are kept and the rest
     counted in ``num_dropped_boxes``. It must run last (geometric ops refuse padded
     boxes); ``build(spec, max_boxes=m)`` appends it itself, which is how the tasks pad,
@@ -278,6 +322,12 @@ def pad_boxes(max_boxes: int) -> Op:
         out["box_ignore"] = np.zeros(max_boxes, bool)  # [m]
         out["box_ignore"][:k] = np.asarray(features["box_ignore"], bool)[:k]
         out[PADDED_MARKER_KEY] = np.arange(max_boxes) < k  # [m]
+        if INSTANCE_MASKS_KEY in features:
+            masks = np.asarray(features[INSTANCE_MASKS_KEY], bool)  # [n, h, w]
+            out[INSTANCE_MASKS_KEY] = np.zeros((max_boxes, *masks.shape[1:]), bool)  # [m, h, w]
+            out[INSTANCE_MASKS_KEY][:k] = masks[:k]
+        if LANDMARKS_KEY in features:
+            out.update(pad_landmarks(features, max_boxes))
         out[DROPPED_KEY] = add_dropped(features, n - k)
         return out
 

@@ -2,12 +2,16 @@
 
 They move every geometric feature with the image: the detection features that
 ``decode_detection`` creates (``boxes`` [n, 4] normalised (ymin, xmin, ymax, xmax), with
-``labels`` and ``box_ignore`` alongside, and ``image_window``), the localization
-``bbox`` [4] and a ``segmentation_mask`` [H, W, 1]; ``flip_features`` also mirrors the
-``input`` / ``target`` pair of a restoration example. Boxes that a crop leaves with less
-than ``min_visible`` of their area (or with none) are dropped and counted in
-``num_dropped_boxes``. Box-moving helpers refuse examples whose boxes are already
-padded: padding must come last.
+``labels``, ``box_ignore`` and, for instance segmentation, ``instance_masks`` [n, H, W]
+alongside, and ``image_window``), the localization ``bbox`` [4] and a semantic
+``segmentation_mask`` [H, W, 1] (class ids); ``flip_features`` also mirrors the
+``input`` / ``target`` pair of a restoration example. Label maps and instance masks are
+resampled nearest-neighbour (no blended ids); padding gives the class map
+``SEGMENTATION_IGNORE`` (255: counts nowhere) and the instance masks 0. Boxes that a crop
+leaves with less than ``min_visible`` of their area (or with none) are dropped, with their
+masks, and counted in ``num_dropped_boxes``. Box-moving helpers refuse examples whose
+boxes are already padded: padding must come last. Per-box face ``landmarks`` move with their
+boxes (``jaxvision.data.preprocess.landmarks``).
 
 Example:
     >>> ex = {"image": np.zeros((4, 8, 3), np.uint8), "bbox": np.array([0, 0, 1, 0.25])}
@@ -21,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from jaxvision.data.preprocess.landmarks import LANDMARKS_KEY, crop_landmarks, flip_landmarks
 from jaxvision.data.preprocess.registry import Features
 
 # A cropped box survives when at least this fraction of its area stays in the image.
@@ -35,6 +40,12 @@ AREA_EPSILON = 1e-12
 # The pixel arrays an example may hold: ``image``, or a restoration pair ``input`` /
 # ``target`` (the target may be larger than the input, by a super-resolution scale).
 PIXEL_KEYS = ("image", "input", "target")
+# The semantic class map [H, W, 1] and the per-object masks [n, H, W] (aligned with boxes).
+SEGMENTATION_KEY = "segmentation_mask"
+INSTANCE_MASKS_KEY = "instance_masks"
+# Class id of class-map pixels a crop adds outside the image: the ignore label of
+# ``jaxvision.metrics.segmentation`` and ``jaxvision.losses.segmentation``.
+SEGMENTATION_IGNORE = 255
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -47,17 +58,52 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out[..., None] if squeeze else out
 
 
+def resize_nearest(labels: np.ndarray, height: int, width: int, axes: tuple = (0, 1)) -> np.ndarray:
+    """Nearest-neighbour resize of a label array along two ``axes``: every output pixel takes
+    the input pixel under its centre, so no new ids appear.
+
+    Args:
+      labels: e.g. a class map [H, W, 1] (``axes=(0, 1)``) or masks [n, H, W] (``(1, 2)``).
+      height: output size along ``axes[0]``.
+      width: output size along ``axes[1]``.
+      axes: the two spatial axes.
+
+    Returns:
+      The resized array, same dtype.
+
+    Example:
+      >>> resize_nearest(np.array([[1, 2], [3, 4]]), 4, 2).tolist()
+      [[1, 2], [1, 2], [3, 4], [3, 4]]
+    """
+    labels = np.asarray(labels)
+    h, w = labels.shape[axes[0]], labels.shape[axes[1]]
+    if (h, w) == (height, width):
+        return labels
+    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
+    return np.take(np.take(labels, rows, axis=axes[0]), cols, axis=axes[1])
+
+
 def _crop_or_pad(
     image: np.ndarray, top: int, left: int, height: int, width: int, fill: int = 0
 ) -> np.ndarray:
-    """The [height, width] pixel window at (top, left); parts outside the image are ``fill``."""
+    """The [height, width] pixel window at (top, left) of [H, W, ...]; parts outside the
+    image are ``fill``."""
     h, w = image.shape[:2]
-    out = np.full((height, width, image.shape[2]), fill, image.dtype)  # [height, width, c]
+    out = np.full((height, width, *image.shape[2:]), fill, image.dtype)  # [height, width, ...]
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, h), min(left + width, w)
     if y1 > y0 and x1 > x0:
         out[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
     return out
+
+
+def _crop_instance_masks(
+    masks: np.ndarray, top: int, left: int, height: int, width: int
+) -> np.ndarray:
+    """The [n, height, width] window of masks [n, H, W]; 0 outside them."""
+    moved = _crop_or_pad(np.moveaxis(np.asarray(masks), 0, -1), top, left, height, width, 0)
+    return np.moveaxis(moved, -1, 0)  # [n, height, width]
 
 
 def check_not_padded(features: Features, op_name: str) -> None:
@@ -75,7 +121,8 @@ def add_dropped(features: Features, count: int) -> np.int32:
 
 
 def resize_features(features: Features, height: int, width: int) -> Features:
-    """Resizes the image (bilinear) and ``segmentation_mask`` (nearest) to [height, width].
+    """Resizes the image (bilinear), ``segmentation_mask`` and ``instance_masks`` (nearest)
+    to [height, width].
 
     Normalised boxes and ``image_window`` are unchanged by a resize.
 
@@ -92,19 +139,19 @@ def resize_features(features: Features, height: int, width: int) -> Features:
       (2, 3, 3)
     """
     out = {**features, "image": _resize(features["image"], height, width)}
-    if "segmentation_mask" in features:
-        mask = np.asarray(features["segmentation_mask"])  # [h, w, 1]
-        if mask.shape[:2] != (height, width):
-            pil = Image.fromarray(mask[..., 0])
-            mask = np.asarray(pil.resize((width, height), Image.NEAREST))[..., None]
-        out["segmentation_mask"] = mask  # [height, width, 1]
+    if SEGMENTATION_KEY in features:
+        out[SEGMENTATION_KEY] = resize_nearest(features[SEGMENTATION_KEY], height, width)
+    if INSTANCE_MASKS_KEY in features:
+        masks = features[INSTANCE_MASKS_KEY]  # [n, h, w]
+        out[INSTANCE_MASKS_KEY] = resize_nearest(masks, height, width, axes=(1, 2))
     return out
 
 
 def _crop_boxes(
     features: Features, scale: np.ndarray, shift: np.ndarray, min_visible: float
-) -> Features:
-    """The per-box features mapped by ``c * scale - shift``, clipped, hidden boxes dropped."""
+) -> tuple[Features, np.ndarray]:
+    """The per-box features mapped by ``c * scale - shift``, clipped, hidden boxes dropped;
+    and which boxes were kept, [n] bool."""
     check_not_padded(features, "crop_features")
     boxes = np.asarray(features["boxes"], np.float32).reshape(-1, 4) * scale - shift  # [n, 4]
     clipped = np.clip(boxes, 0.0, 1.0)  # [n, 4]
@@ -118,7 +165,7 @@ def _crop_boxes(
         if key in features:
             out[key] = np.asarray(features[key])[keep]  # [k]
     out[DROPPED_KEY] = add_dropped(features, int((~keep).sum()))
-    return out
+    return out, keep
 
 
 def crop_features(
@@ -134,10 +181,12 @@ def crop_features(
     """Takes the [height, width] pixel window at (top, left) and moves every geometric feature.
 
     The window may reach outside the image (negative ``top``/``left`` or past the far
-    edge): those pixels are ``fill`` (the mask's are 0), which is how padding works.
+    edge): those pixels are ``fill`` (the class map's ``SEGMENTATION_IGNORE``, the instance
+    masks' 0), which is how padding works.
 
     Boxes ``[n, 4]`` are mapped into the window, clipped to [0, 1], and dropped with
-    their ``labels`` and ``box_ignore`` when less than ``min_visible`` of their area,
+    their ``labels``, ``box_ignore`` and ``instance_masks`` when less than ``min_visible`` of
+    their area,
     or no area at all, is left; the drops are added to ``num_dropped_boxes``. The single
     localization ``bbox`` [4] is mapped and clipped, never dropped. ``image_window`` is
     mapped but not clipped: it stays the exact place of the source image in output
@@ -169,9 +218,14 @@ def crop_features(
     image = features["image"]
     h, w = image.shape[:2]
     out = {**features, "image": _crop_or_pad(image, top, left, height, width, fill)}
-    if "segmentation_mask" in features:
-        mask = np.asarray(features["segmentation_mask"])  # [h, w, 1]
-        out["segmentation_mask"] = _crop_or_pad(mask, top, left, height, width, 0)
+    if SEGMENTATION_KEY in features:
+        mask = np.asarray(features[SEGMENTATION_KEY])  # [h, w, 1]
+        out[SEGMENTATION_KEY] = _crop_or_pad(
+            mask, top, left, height, width, SEGMENTATION_IGNORE
+        )  # [height, width, 1]
+    if INSTANCE_MASKS_KEY in features:
+        masks = features[INSTANCE_MASKS_KEY]  # [n, h, w]
+        out[INSTANCE_MASKS_KEY] = _crop_instance_masks(masks, top, left, height, width)
     # Normalised input coordinate c maps to (c * size - offset) / new_size.
     scale = np.array([h / height, w / width] * 2, np.float32)  # [4]
     shift = np.array([top / height, left / width] * 2, np.float32)  # [4]
@@ -182,7 +236,12 @@ def crop_features(
         bbox = np.asarray(features["bbox"], np.float32) * scale - shift  # [4]
         out["bbox"] = np.clip(bbox, 0.0, 1.0).astype(np.float32)  # [4]
     if "boxes" in features:
-        out.update(_crop_boxes(features, scale, shift, min_visible))
+        moved, keep = _crop_boxes(features, scale, shift, min_visible)
+        out.update(moved)
+        if INSTANCE_MASKS_KEY in out:
+            out[INSTANCE_MASKS_KEY] = out[INSTANCE_MASKS_KEY][keep]  # [k, height, width]
+        if LANDMARKS_KEY in features:
+            out.update(crop_landmarks(features, scale[:2], shift[:2], keep))
     return out
 
 
@@ -194,7 +253,7 @@ def _flip_box(box: np.ndarray) -> np.ndarray:
 
 
 def flip_features(features: Features) -> Features:
-    """Flips the image left-right with its boxes, ``bbox``, ``image_window`` and mask.
+    """Flips the image left-right with its boxes, ``bbox``, ``image_window`` and masks.
 
     Every pixel array present (``image``, ``input``, ``target``: see ``PIXEL_KEYS``)
     is mirrored, so a restoration pair stays aligned at any scale between its images.
@@ -217,11 +276,15 @@ def flip_features(features: Features) -> Features:
     for key in PIXEL_KEYS:
         if key in features:
             out[key] = np.asarray(features[key])[:, ::-1]  # [h, w, c]
-    if "segmentation_mask" in features:
-        out["segmentation_mask"] = np.asarray(features["segmentation_mask"])[:, ::-1]
+    if SEGMENTATION_KEY in features:
+        out[SEGMENTATION_KEY] = np.asarray(features[SEGMENTATION_KEY])[:, ::-1]
+    if INSTANCE_MASKS_KEY in features:
+        out[INSTANCE_MASKS_KEY] = np.asarray(features[INSTANCE_MASKS_KEY])[:, :, ::-1]
     if "boxes" in features:
         check_not_padded(features, "flip_lr")
         out["boxes"] = _flip_box(np.asarray(features["boxes"]).reshape(-1, 4))  # [n, 4]
+        if LANDMARKS_KEY in features:
+            out.update(flip_landmarks(features))  # mirrored, left and right swapped
     for key in ("bbox", "image_window"):
         if key in features:
             out[key] = _flip_box(features[key])  # [4]
