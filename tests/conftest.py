@@ -43,3 +43,37 @@ def photos_data_dir(tmp_path_factory) -> str:
     data_dir = str(tmp_path_factory.mktemp("tfds_photos"))
     photos.prepare_photos(data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def facenet_wheel(request, tmp_path_factory) -> str:
+    """facenet-pytorch 2.6.0's wheel (MTCNN's weights), downloaded once into pytest's cache
+    (a temporary folder without the cache plugin).
+
+    ``FACENET_PYTORCH_WHEEL=PATH`` names a copy instead; without either (no package index),
+    the tests that need it are skipped. The wheel is read as a zip, never installed.
+    """
+    import os
+    import shutil
+    from pathlib import Path
+
+    from jaxvision.convert import facenet_mtcnn
+
+    if os.environ.get("FACENET_PYTORCH_WHEEL"):
+        return os.environ["FACENET_PYTORCH_WHEEL"]
+    cache_plugin = getattr(request.config, "cache", None)
+    if cache_plugin is not None:
+        cache = Path(cache_plugin.mkdir("facenet_wheel"))
+    else:
+        cache = tmp_path_factory.mktemp("facenet_wheel")
+    wheel = cache / facenet_mtcnn.WHEEL_NAME
+    if not wheel.is_file():
+        try:
+            downloaded = facenet_mtcnn.download_wheel(tmp_path_factory.mktemp("download"))
+        except RuntimeError as error:
+            pytest.skip(f"no facenet-pytorch wheel (set FACENET_PYTORCH_WHEEL): {error}")
+        # Copied under a private name, then renamed: parallel workers never see half a file.
+        partial = cache / f"{wheel.name}.{os.getpid()}"
+        shutil.copyfile(downloaded, partial)
+        os.replace(partial, wheel)
+    return str(wheel)

@@ -9,7 +9,18 @@ from collections.abc import Callable
 
 import flax.linen as nn
 
-from jaxvision.models import deblurgan, denoise, resnet, srgan, vgg, vit
+from jaxvision.models import (
+    deblurgan,
+    denoise,
+    face_analysis,
+    face_embedding,
+    mtcnn,
+    resnet,
+    retinaface,
+    srgan,
+    vgg,
+    vit,
+)
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet_tiny": resnet.ResNetTiny,
@@ -32,6 +43,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "srresnet_x2": srgan.SRResNetX2,
     "srgan_discriminator": srgan.SRGANDiscriminator,
     "vgg19": vgg.VGG19,
+    "retinaface_resnet18_fpn": retinaface.RetinaFaceResNet18FPN,
+    "retinaface_resnet50_fpn": retinaface.RetinaFaceResNet50FPN,
+    "face_analysis": face_analysis.FaceAnalysisNet,
+    "face_embedding": face_embedding.FaceEmbeddingNet,
+    "mtcnn_pnet": mtcnn.PNet,
+    "mtcnn_rnet": mtcnn.RNet,
+    "mtcnn_onet": mtcnn.ONet,
 }
 
 

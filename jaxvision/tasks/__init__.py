@@ -16,6 +16,9 @@ import importlib
 
 from jaxvision.tasks.base import SingleNetworkTask, Task
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.tasks.face_attributes import FaceAttributesTask
+from jaxvision.tasks.face_detection import FaceDetectionTask
+from jaxvision.tasks.face_embedding import FaceEmbeddingTask
 from jaxvision.tasks.fcos import FCOSTask
 from jaxvision.tasks.localization import LocalizationTask
 from jaxvision.tasks.restoration import RestorationTask
@@ -27,6 +30,9 @@ TASKS: dict[str, type[Task]] = {
     "localization": LocalizationTask,
     "retinanet": RetinaNetTask,
     "fcos": FCOSTask,
+    "face_detection": FaceDetectionTask,
+    "face_attributes": FaceAttributesTask,
+    "face_embedding": FaceEmbeddingTask,
     "restoration": RestorationTask,
     "restoration_gan": RestorationGANTask,
 }

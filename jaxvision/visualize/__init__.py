@@ -18,11 +18,13 @@ from __future__ import annotations
 from jaxvision.tasks.base import Task
 from jaxvision.tasks.classification import ClassificationTask
 from jaxvision.tasks.detection import DetectionTask
+from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.localization import LocalizationTask
 from jaxvision.tasks.restoration import RestorationMixin
 from jaxvision.visualize.base import Visualizer
 from jaxvision.visualize.classification import ClassificationVisualizer
 from jaxvision.visualize.detection import DetectionVisualizer
+from jaxvision.visualize.face_detection import FaceDetectionVisualizer
 from jaxvision.visualize.localization import LocalizationVisualizer
 from jaxvision.visualize.restoration import RestorationVisualizer
 
@@ -30,6 +32,7 @@ _REGISTRY: dict[type, type[Visualizer]] = {
     ClassificationTask: ClassificationVisualizer,
     LocalizationTask: LocalizationVisualizer,
     DetectionTask: DetectionVisualizer,
+    FaceDetectionTask: FaceDetectionVisualizer,
     RestorationMixin: RestorationVisualizer,
 }
 

@@ -1,0 +1,56 @@
+"""Face attributes and 5-point landmarks on the built-in ``jaxvision_faces_identity`` crops.
+
+A small ResNet with a landmark head and an attribute head (``face_analysis``) on the
+64x64 crops (``aligned64``): 1,000 training identities, evaluated on the 200 held-out
+ones. Eval lines carry ``attribute_accuracy`` (mean over Male, Young, Smiling,
+Eyeglasses), ``attribute_accuracy/<name>`` and ``landmark_nme`` (inter-ocular).
+Sized to finish within 15 minutes on a 2-core CPU.
+
+Run:
+  python -m train --config=train/configs/face_attributes_small.py --workdir=runs/face_attributes
+
+On the TFDS ``celeb_a`` (218x178 aligned photos; prepared in ``--config.dataset.data_dir``):
+  python -m train --config=train/configs/face_attributes_small.py --workdir=runs/celeba_attr \
+    --config.dataset.name=celeb_a --config.dataset.eval_split=validation \
+    --config.dataset.train_pp="resize(64)|flip_face" --config.dataset.eval_pp="resize(64)"
+"""
+
+import ml_collections
+
+from train.configs import common
+
+
+def get_config():
+    c = common.base_config()
+    c.task = "face_attributes"
+    c.total_steps = 1800
+    c.batch_size = 64
+    c.eval_batch_size = 400
+    c.log_every = 100
+    c.eval_every = 600
+    c.checkpoint_every = 600
+    c.model.name = "face_analysis"
+    c.model.kwargs = ml_collections.ConfigDict(
+        {
+            "backbone": "resnet_tiny",
+            "backbone_kwargs": {"stem": "imagenet", "num_filters": 32},
+            "hidden": 256,
+            "dropout_rate": 0.1,
+            "conv_impl": "auto",
+        }
+    )
+    c.face_attributes = ml_collections.ConfigDict()
+    c.face_attributes.attributes = ("Male", "Young", "Smiling", "Eyeglasses")
+    c.face_attributes.landmark_weight = 10.0
+    c.face_attributes.attribute_weight = 1.0
+    c.optimizer.name = "adamw"
+    c.optimizer.learning_rate = 2e-3
+    c.optimizer.weight_decay = 1e-4
+    c.optimizer.schedule = "warmup_cosine"
+    c.optimizer.warmup_steps = 100
+    c.dataset.name = "jaxvision_faces_identity/aligned64"
+    c.dataset.train_split = "train"
+    c.dataset.eval_split = "test"
+    c.dataset.train_pp = "flip_face"
+    c.dataset.eval_pp = ""
+    return c

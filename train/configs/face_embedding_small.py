@@ -1,0 +1,78 @@
+"""Face recognition (ArcFace) on the built-in ``jaxvision_faces_identity`` crops.
+
+A small ResNet embedding (``face_embedding``: BN, FC to 128, BN) trained with the ArcFace
+loss on the 1,000 training identities of the 64x64 crops (``aligned64``), each crop first
+aligned on the device to ArcFace's 5-point template by its landmarks. Evaluated on the 200
+held-out identities as LFW-style verification: 6,000 balanced pairs, threshold by 10-fold
+cross-validation. Eval lines carry ``verification_accuracy``. Sized to finish within 15
+minutes on a 2-core CPU.
+
+Run:
+  python -m train --config=train/configs/face_embedding_small.py --workdir=runs/face_embedding
+
+On your own aligned crops, one folder a person, different people in train and test
+(``PATH/train/<person>/*.jpg``, ``PATH/test/<person>/*.jpg``; ``jaxvision.faces.align``
+makes such crops from photos):
+  python -m train --config=train/configs/face_embedding_small.py --workdir=runs/my_faces \
+    --config.dataset.name=identity_folder --config.dataset.data_dir=PATH \
+    --config.face_embedding.align=False --config.dataset.train_pp="resize(64)|flip_face" \
+    --config.dataset.eval_pp="resize(64)"
+
+On the TFDS ``lfw`` (one split; its labels are person names, mapped to ids by ``text_label``
+with a file of the training people's names, one a line; its 250x250 images hold the face in
+their middle; slices of its split may share people, unlike LFW's own pairs):
+  PP="center_crop(112)|resize(64)"
+  python -m train --config=train/configs/face_embedding_small.py --workdir=runs/lfw \
+    --config.dataset.name=lfw --config.dataset.train_split="train[:80%]" \
+    --config.dataset.eval_split="train[80%:]" --config.face_embedding.align=False \
+    --config.face_embedding.num_classes=NUMBER_OF_NAMES \
+    --config.dataset.train_pp="text_label(vocabulary='names.txt')|$PP|flip_face" \
+    --config.dataset.eval_pp="text_label|$PP"
+"""
+
+import ml_collections
+
+from train.configs import common
+
+
+def get_config():
+    c = common.base_config()
+    c.task = "face_embedding"
+    c.total_steps = 1200
+    c.batch_size = 64
+    c.eval_batch_size = 400
+    c.log_every = 100
+    c.eval_every = 400
+    c.checkpoint_every = 400
+    c.model.name = "face_embedding"
+    c.model.kwargs = ml_collections.ConfigDict(
+        {
+            "backbone": "resnet_tiny",
+            "backbone_kwargs": {"stem": "imagenet", "num_filters": 32},
+            "embedding_dim": 128,
+            "dropout_rate": 0.1,
+            "conv_impl": "auto",
+        }
+    )
+    c.face_embedding = ml_collections.ConfigDict()
+    c.face_embedding.num_classes = 0  # the dataset's identities
+    c.face_embedding.scale = 32.0
+    c.face_embedding.margin = 0.3
+    c.face_embedding.easy_margin = False
+    c.face_embedding.align = True
+    c.face_embedding.align_size = 0  # the crop's own size
+    c.face_embedding.flip_test = True
+    c.face_embedding.num_pairs = 6000
+    c.face_embedding.pair_seed = 0
+    c.face_embedding.num_folds = 10
+    c.optimizer.name = "adamw"
+    c.optimizer.learning_rate = 2e-3
+    c.optimizer.weight_decay = 5e-4
+    c.optimizer.schedule = "warmup_cosine"
+    c.optimizer.warmup_steps = 100
+    c.dataset.name = "jaxvision_faces_identity/aligned64"
+    c.dataset.train_split = "train"
+    c.dataset.eval_split = "test"
+    c.dataset.train_pp = "flip_face"
+    c.dataset.eval_pp = ""
+    return c
