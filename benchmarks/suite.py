@@ -18,7 +18,9 @@ plain `torch.nn`, same batch, same image size, and the report gives the jaxvisio
 ratio of each: for the ResNet classifiers `benchmarks.throughput.run_torch` (SGD-momentum
 cross-entropy training, the eval-mode forward + top-5); for the localizer and the detectors
 `benchmarks.torch_detectors.run` (the config's optimizer on the task's loss: anchor or point
-assignment, focal and box losses; inference with box decoding and class-aware NMS).
+assignment, focal and box losses; inference with box decoding and class-aware NMS); for the
+U-Net `benchmarks.torch_segmentation.run` (pixel cross entropy and AdamW; inference to the
+class map).
 
 Entries whose config file does not exist yet are reported as skipped, so a task's line can be
 added to `ENTRIES` before its config lands.
@@ -67,6 +69,8 @@ MODES = ("train", "inference")
 SMALL = "small"
 STANDARD = "standard"
 SHAPES_CLASSES = 8  # jaxvision_shapes: 8 shape classes
+SHAPES_SEGMENTATION_CLASSES = SHAPES_CLASSES + 1  # and background
+ADE20K_CLASSES = 150
 CIFAR10_CLASSES = 10
 COCO_CLASSES = 80
 IMAGENET_CLASSES = 1000
@@ -126,10 +130,13 @@ TORCH_REFERENCES = {
     "fcos": "fcos",
     "srresnet": "srresnet",
     "deblurgan_generator": "deblurgan_generator",
+    "unet": "unet",
 }
 DETECTOR_REFERENCES = ("localizer", "retinanet", "fcos")
 # Restoration references: `benchmarks.torch_restoration` (the network, L1, Adam) on pairs.
 RESTORATION_REFERENCES = ("srresnet", "deblurgan_generator")
+# Segmentation references: `benchmarks.torch_segmentation` (the network, cross entropy, AdamW).
+SEGMENTATION_REFERENCES = ("unet",)
 # Config keys the detector references read. They reach the PyTorch child as plain JSON
 # (`torch_config`): the config files import jaxvision, and the child must not load JAX.
 TORCH_CONFIG_KEYS = (
@@ -317,6 +324,63 @@ ENTRIES: tuple[Entry, ...] = (
         torch_ref="deblurgan_generator",
         smoke_image_size=32,
     ),  # fmt: skip
+    # Semantic segmentation: the small configs on the built-in 128 px shapes, the U-Net also
+    # at 256 px; DeepLabV3+ with a ResNet-50 at output stride 16 on 512 px (ADE20K's size).
+    Entry(
+        "unet_small",
+        "train/configs/unet_small.py",
+        SMALL,
+        128,
+        SHAPES_SEGMENTATION_CLASSES,
+        16,
+        256,
+        steps=5,
+        torch_ref="unet",
+        smoke=True,
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "unet_small_256",
+        "train/configs/unet_small.py",
+        SMALL,
+        256,
+        SHAPES_SEGMENTATION_CLASSES,
+        4,
+        64,
+        steps=5,
+        torch_ref="unet",
+        smoke_image_size=32,
+    ),  # fmt: skip
+    Entry(
+        "deeplabv3plus_small",
+        "train/configs/deeplabv3plus_small.py",
+        SMALL,
+        128,
+        SHAPES_SEGMENTATION_CLASSES,
+        16,
+        256,
+        steps=5,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "deeplabv3plus_resnet50_512",
+        "train/configs/deeplabv3plus_small.py",
+        STANDARD,
+        512,
+        ADE20K_CLASSES,
+        2,
+        16,
+        steps=2,
+        overrides={
+            "dataset.name": "scene_parse150",  # its 150 classes
+            "model.kwargs.backbone": "resnet50",
+            "model.kwargs.backbone_kwargs": {},
+            "model.kwargs.aspp_features": 256,
+            "model.kwargs.low_level_features": 48,
+            "model.kwargs.decoder_features": 256,
+        },
+        smoke_image_size=64,
+    ),  # fmt: skip
 )
 ENTRY_BY_NAME = {e.name: e for e in ENTRIES}
 
@@ -454,7 +518,8 @@ def make_job(entry: Entry, args: argparse.Namespace) -> dict[str, Any]:
         "scale": _restoration_scale(config),
         "torch_config": (
             torch_config(config)
-            if entry.torch_ref in (*DETECTOR_REFERENCES, *RESTORATION_REFERENCES)
+            if entry.torch_ref
+            in (*DETECTOR_REFERENCES, *RESTORATION_REFERENCES, *SEGMENTATION_REFERENCES)
             else None
         ),
     }
@@ -500,6 +565,10 @@ def _torch_child(job: dict[str, Any]) -> dict[str, Any]:
         from benchmarks import torch_restoration
 
         return torch_restoration.run(job, threads)
+    if job["torch_ref"] in SEGMENTATION_REFERENCES:
+        from benchmarks import torch_segmentation
+
+        return torch_segmentation.run(job, threads)
     records = {}
     for mode in MODES:
         ns = argparse.Namespace(

@@ -31,6 +31,9 @@ MAX_OBJECTS = 6
 MIN_BOX_SIDE = 0.1
 MAX_BOX_SIDE = 0.5
 LABEL_PADDING = -1
+# Semantic segmentation: the ignore label, and the fraction of pixels that carry it.
+IGNORE_LABEL = 255
+IGNORED_FRACTION = 0.1
 
 
 def _images(rng: np.random.Generator, batch_size: int, image_size: int) -> np.ndarray:
@@ -123,6 +126,16 @@ def restoration_batch(
     }
 
 
+def segmentation_batch(batch_size: int, image_size: int, num_classes: int, **_) -> Batch:
+    """Semantic segmentation: `image` uint8 [b, s, s, 3] and `segmentation_mask` uint8
+    [b, s, s, 1] of class ids in [0, num_classes), a tenth of the pixels 255 (ignored)."""
+    rng = np.random.default_rng(SEED)
+    shape = (batch_size, image_size, image_size, 1)
+    labels = rng.integers(0, num_classes, shape).astype(np.uint8)  # [b, s, s, 1]
+    labels[rng.random(shape) < IGNORED_FRACTION] = IGNORE_LABEL
+    return {"image": _images(rng, batch_size, image_size), "segmentation_mask": labels}
+
+
 # Task name (config `task`, `jaxvision.tasks.TASKS`) -> batch builder.
 BATCH_BUILDERS: dict[str, BatchBuilder] = {
     "classification": classification_batch,
@@ -131,6 +144,7 @@ BATCH_BUILDERS: dict[str, BatchBuilder] = {
     "fcos": detection_batch,
     "restoration": restoration_batch,
     "restoration_gan": restoration_batch,
+    "segmentation": segmentation_batch,
 }
 
 

@@ -4,6 +4,9 @@ Classification: prints the top-5 classes with their probabilities for each image
 Localization and detection: prints each detection (class, score, box in the image's own
 pixels) and writes, into ``--output_dir`` (default ``DIR/predict``), ``<name>.png`` (the
 image with its boxes, class names and scores drawn) and ``<name>.json`` (the detections).
+Semantic segmentation: prints the share of the pixels each class covers and writes
+``<name>.png`` (the class map blended over the image, with a legend) and ``<name>_mask.png``
+(the class ids at the image's size, the encoding of ``segmentation_folder`` masks).
 Restoration: takes each image as the degraded input, as it is, and writes the restored image
 ``<name>.png`` (the input's size times the scale) and ``<name>_compare.png`` (input and
 restored side by side). Every task also writes the JSON records when ``--output_dir`` is given.
@@ -35,6 +38,8 @@ def _print_record(path: str, record: dict) -> None:
     for det in record.get("detections", []):
         box = ", ".join(f"{v:.1f}" for v in det["box"])
         print(f"  {det['class_name']:<16s} {det['score']:.3f}  [{box}]")
+    for entry in record.get("classes", []):
+        print(f"  {entry['class_name']:<24s} {entry['fraction']:.3f} of the pixels")
     if "detections" in record and not record["detections"]:
         print("  (no detections)")
 

@@ -152,6 +152,25 @@ def coco_bbox_stats(ground_truth: dict, results: list[dict]) -> tuple[np.ndarray
       >>> round(float(coco_bbox_stats(gt, res)[0][0]), 6)
       1.0
     """
+    return run_coco_eval(ground_truth, results, "bbox")
+
+
+def run_coco_eval(
+    ground_truth: dict, results: list[dict], iou_type: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs pycocotools' ``COCOeval`` of ``iou_type`` ("bbox" or "segm") on in-memory data.
+
+    Args:
+      ground_truth: a COCO dataset dict with ``images``, ``categories`` and ``annotations``
+        (with ``segmentation`` for "segm").
+      results: COCO results (``bbox`` for "bbox", ``segmentation`` RLE for "segm"); may be
+        empty, which scores 0 wherever there is ground truth.
+      iou_type: what the IoU compares, "bbox" or "segm".
+
+    Returns:
+      ``COCOeval.stats`` [12] and the AP@[.5:.95] of each category [c], as
+      ``coco_bbox_stats``.
+    """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -171,7 +190,7 @@ def coco_bbox_stats(ground_truth: dict, results: list[dict]) -> tuple[np.ndarray
                 "annotations": [],
             }
             coco_dt.createIndex()
-        coco_eval = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        coco_eval = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()

@@ -81,6 +81,8 @@ class BasicBlock(nn.Module):
       act: activation function.
       strides: stride of the first conv (and of the projection shortcut).
       zero_init_residual: start the last norm's scale at zero.
+      dilation: atrous rate of the first 3x3 conv (the second stays 1, as mmsegmentation's
+        dilated ResNet-18/34); its padding grows with it, so the size is kept.
 
     Example:
       >>> conv = functools.partial(nn.Conv, use_bias=False)
@@ -99,12 +101,13 @@ class BasicBlock(nn.Module):
     act: Callable = nn.relu
     strides: int = 1
     zero_init_residual: bool = False
+    dilation: int = 1
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         """Args: x: [b, h, w, c]. Returns: [b, h / strides, w / strides, filters]."""
         residual = _shortcut(x, self.filters, self.strides, self.conv, self.norm)  # [b, h', w', f]
-        y = self.conv(self.filters, (3, 3), self.strides, padding=_PAD_3X3, name="conv1")(x)
+        y = self.conv(self.filters, (3, 3), self.strides, name="conv1", **_atrous(self.dilation))(x)
         y = self.act(self.norm(name="norm1")(y))  # [b, h', w', f]
         y = self.conv(self.filters, (3, 3), 1, padding=_PAD_3X3, name="conv2")(y)
         y = self.norm(name="norm2", scale_init=_last_norm_scale_init(self.zero_init_residual))(y)
@@ -121,6 +124,7 @@ class BottleneckBlock(nn.Module):
       act: activation function.
       strides: stride of the 3x3 conv (and of the projection shortcut).
       zero_init_residual: start the last norm's scale at zero.
+      dilation: atrous rate of the 3x3 conv (torchvision's); its padding grows with it.
 
     Example:
       >>> conv = functools.partial(nn.Conv, use_bias=False)
@@ -139,6 +143,7 @@ class BottleneckBlock(nn.Module):
     act: Callable = nn.relu
     strides: int = 1
     zero_init_residual: bool = False
+    dilation: int = 1
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -147,11 +152,40 @@ class BottleneckBlock(nn.Module):
         residual = _shortcut(x, out_features, self.strides, self.conv, self.norm)  # [b, h', w', 4f]
         y = self.conv(self.filters, (1, 1), 1, padding="VALID", name="conv1")(x)
         y = self.act(self.norm(name="norm1")(y))  # [b, h, w, f]
-        y = self.conv(self.filters, (3, 3), self.strides, padding=_PAD_3X3, name="conv2")(y)
+        y = self.conv(self.filters, (3, 3), self.strides, name="conv2", **_atrous(self.dilation))(y)
         y = self.act(self.norm(name="norm2")(y))  # [b, h', w', f]
         y = self.conv(out_features, (1, 1), 1, padding="VALID", name="conv3")(y)
         y = self.norm(name="norm3", scale_init=_last_norm_scale_init(self.zero_init_residual))(y)
         return self.act(y + residual)  # [b, h', w', 4f]
+
+
+def _atrous(dilation: int) -> dict:
+    """Padding and dilation of a 3x3 conv of atrous rate ``dilation`` that keeps the size
+    (torch's ``padding=dilation``); plain ``_PAD_3X3`` at rate 1."""
+    if dilation == 1:
+        return {"padding": _PAD_3X3}
+    return {"padding": ((dilation, dilation), (dilation, dilation)), "kernel_dilation": dilation}
+
+
+def _stage_layout(replace_stride_with_dilation: Sequence[bool], num_stages: int) -> list:
+    """(first-block stride, first-block dilation, later-blocks dilation) of each stage.
+
+    torchvision's rule: a stage whose stride is replaced by dilation keeps its resolution; its
+    first block runs at the previous stage's rate and its later blocks at twice that.
+    """
+    flags = tuple(replace_stride_with_dilation)
+    if len(flags) != num_stages - 1:
+        raise ValueError(
+            f"replace_stride_with_dilation needs one flag per stage after the first "
+            f"({num_stages - 1}), got {flags}."
+        )
+    layout, dilation = [(1, 1, 1)], 1
+    for dilate in flags:
+        previous = dilation
+        if dilate:
+            dilation *= 2
+        layout.append((1 if dilate else 2, previous, dilation))
+    return layout
 
 
 def _is_batch_norm(norm: ModuleDef) -> bool:
@@ -194,6 +228,10 @@ class ResNet(nn.Module):
       remat: recompute each block's activations in the backward pass (`nn.remat`, i.e.
         `jax.checkpoint`) instead of keeping them: less memory, one more forward pass of
         compute. Same parameters and results.
+      replace_stride_with_dilation: one flag per stage after the first (torchvision's
+        argument): a True stage keeps its input's resolution and dilates its 3x3 convs
+        instead (atrous ResNet: (False, False, True) gives output stride 16, (False, True,
+        True) 8, with the "imagenet" stem). None: no dilation. Same parameters either way.
 
     Example:
       >>> model = ResNet50(num_classes=1000, dtype=jnp.bfloat16)
@@ -219,6 +257,7 @@ class ResNet(nn.Module):
     zero_init_residual: bool = False
     features_only: bool = False
     remat: bool = False
+    replace_stride_with_dilation: Sequence[bool] | None = None
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = True) -> jnp.ndarray | dict[str, jnp.ndarray]:
@@ -233,6 +272,7 @@ class ResNet(nn.Module):
           float32 logits [b, num_classes]; or, with `features_only`, a dict of the stage
           outputs in the compute dtype, "C2" ... "C5" for stages 1 ... 4, at strides 4, 8, 16,
           32 with the "imagenet" stem (1, 2, 4, 8 with "cifar"); e.g. "C5" [b, h/32, w/32, c5].
+          A stage replaced by dilation keeps the previous stage's stride.
 
         Raises:
           ValueError: for an unknown stem or conv_impl (the convs check it), or an input that
@@ -267,17 +307,21 @@ class ResNet(nn.Module):
             x = self.act(norm(name="stem_norm")(x))  # [b, h, w, f]
 
         block_cls = nn.remat(self.block_cls) if self.remat else self.block_cls
+        dilate = self.replace_stride_with_dilation or (False,) * (len(self.stage_sizes) - 1)
+        layout = _stage_layout(dilate, len(self.stage_sizes))
         features = {}
         for i, num_blocks in enumerate(self.stage_sizes):
+            stride, first_dilation, dilation = layout[i]
             for j in range(num_blocks):
                 x = block_cls(
                     filters=self.num_filters * 2**i,
                     conv=conv,
                     norm=norm,
                     act=self.act,
-                    strides=2 if i > 0 and j == 0 else 1,
+                    strides=stride if j == 0 else 1,
                     zero_init_residual=self.zero_init_residual,
                     name=f"stage{i + 1}_block{j}",
+                    dilation=first_dilation if j == 0 else dilation,
                 )(x)  # [b, h_i, w_i, c_i]
             features[f"C{i + 2}"] = x
         if self.features_only:

@@ -21,20 +21,24 @@ from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.face_embedding import FaceEmbeddingTask
 from jaxvision.tasks.fcos import FCOSTask
 from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.maskrcnn import MaskRCNNTask
 from jaxvision.tasks.restoration import RestorationTask
 from jaxvision.tasks.restoration_gan import RestorationGANTask
 from jaxvision.tasks.retinanet import RetinaNetTask
+from jaxvision.tasks.segmentation import SegmentationTask
 
 TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
     "localization": LocalizationTask,
     "retinanet": RetinaNetTask,
     "fcos": FCOSTask,
+    "maskrcnn": MaskRCNNTask,
     "face_detection": FaceDetectionTask,
     "face_attributes": FaceAttributesTask,
     "face_embedding": FaceEmbeddingTask,
     "restoration": RestorationTask,
     "restoration_gan": RestorationGANTask,
+    "segmentation": SegmentationTask,
 }
 # Names a task had before; a saved config naming one gets a message, not a KeyError.
 RENAMED = {"yolo": "fcos"}

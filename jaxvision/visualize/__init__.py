@@ -21,12 +21,14 @@ from jaxvision.tasks.detection import DetectionTask
 from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.localization import LocalizationTask
 from jaxvision.tasks.restoration import RestorationMixin
+from jaxvision.tasks.segmentation import SegmentationTask
 from jaxvision.visualize.base import Visualizer
 from jaxvision.visualize.classification import ClassificationVisualizer
 from jaxvision.visualize.detection import DetectionVisualizer
 from jaxvision.visualize.face_detection import FaceDetectionVisualizer
 from jaxvision.visualize.localization import LocalizationVisualizer
 from jaxvision.visualize.restoration import RestorationVisualizer
+from jaxvision.visualize.segmentation import SegmentationVisualizer
 
 _REGISTRY: dict[type, type[Visualizer]] = {
     ClassificationTask: ClassificationVisualizer,
@@ -34,6 +36,7 @@ _REGISTRY: dict[type, type[Visualizer]] = {
     DetectionTask: DetectionVisualizer,
     FaceDetectionTask: FaceDetectionVisualizer,
     RestorationMixin: RestorationVisualizer,
+    SegmentationTask: SegmentationVisualizer,
 }
 
 

@@ -98,6 +98,10 @@ def test_synthetic_batch_schema(task):
     elif task == "localization":
         assert batch["bbox"].shape == (3, 4) and batch["bbox"].dtype == np.float32
         assert np.all(batch["bbox"][:, 2:] > batch["bbox"][:, :2])
+    elif task == "segmentation":
+        labels = batch["segmentation_mask"]
+        assert set(batch) == {"image", "segmentation_mask"} and labels.shape == (3, 16, 16, 1)
+        assert set(np.unique(labels)) <= set(range(5)) | {synthetic.IGNORE_LABEL}
     else:
         mask = batch["box_mask"]
         assert batch["boxes"].shape == (3, 7, 4) and mask.shape == (3, 7) and mask.dtype == bool

@@ -24,6 +24,9 @@ def detection_config(task: str) -> ml_collections.ConfigDict:
         ``scales`` and ``aspect_ratios`` (height / width).
       fcos (FCOS only): ``size_ranges`` (one [lo, hi] a level, pixels), ``center_radius``
         (strides).
+      maskrcnn (Mask R-CNN only): ``smooth_l1_beta`` (box losses; 0: L1),
+        ``mask_loss_weight``; its model fields (levels, anchors, proposals, sampling, heads)
+        go in ``model.kwargs`` (``jaxvision.models.maskrcnn.MaskRCNN``).
     """
     c = common.base_config()
     c.task = task
@@ -57,8 +60,12 @@ def detection_config(task: str) -> ml_collections.ConfigDict:
         c.fcos = ml_collections.ConfigDict()
         c.fcos.size_ranges = [[0.0, 64.0], [64.0, 128.0], [128.0, 1e8]]
         c.fcos.center_radius = 1.5
+    elif task == "maskrcnn":
+        c.maskrcnn = ml_collections.ConfigDict()
+        c.maskrcnn.smooth_l1_beta = 0.0
+        c.maskrcnn.mask_loss_weight = 1.0
     else:
-        raise ValueError(f"unknown detector {task!r}; valid: retinanet, fcos")
+        raise ValueError(f"unknown detector {task!r}; valid: retinanet, fcos, maskrcnn")
 
     c.dataset.name = "jaxvision_shapes/detection"
     return c
