@@ -81,8 +81,13 @@ class RestoredRun:
     input_shape: tuple[int, ...]
 
 
-def restore_run(workdir: str) -> RestoredRun:
+def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> RestoredRun:
     """The setup and latest train state of a ``python -m train`` workdir.
+
+    Args:
+      workdir: the run's workdir.
+      overrides: dotted config keys -> values that replace the saved config's (e.g. where
+        a frozen network's weights file is now: ``{"style.vgg_weights": path}``).
 
     Raises:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
@@ -95,6 +100,12 @@ def restore_run(workdir: str) -> RestoredRun:
             raise FileNotFoundError(f"{path} not found: is {workdir!r} a training workdir?")
     with open(paths[loop.CONFIG_FILE]) as f:
         config = ml_collections.ConfigDict(json.load(f))
+    for key, value in (overrides or {}).items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
     with open(paths[loop.DATASET_META_FILE]) as f:
         saved = json.load(f)
     input_shape = tuple(saved.pop("input_shape"))

@@ -60,7 +60,9 @@ def _prepare(
     return a[crop], b[crop]
 
 
-def _valid_mask(valid_hw: jax.Array, batch: int, height: int, width: int, shrink: int):
+def valid_mask(
+    valid_hw: jax.Array, batch: int, height: int, width: int, shrink: int = 0
+) -> jax.Array:
     """[b, height, width] True where a row/column index is below ``valid_hw - shrink``."""
     valid_hw = jnp.asarray(valid_hw, jnp.int32).reshape(batch, 2) - shrink  # [b, 2]
     rows = jnp.arange(height)[None, :, None] < valid_hw[:, 0, None, None]  # [b, h, 1]
@@ -104,7 +106,7 @@ def psnr(
     if valid_hw is None:
         value = dm_pix.psnr(a / max_value, b / max_value)  # [b]
     else:
-        mask = _valid_mask(valid_hw, *a.shape[:3], shrink=2 * border)  # [b, h, w]
+        mask = valid_mask(valid_hw, *a.shape[:3], shrink=2 * border)  # [b, h, w]
         squared = jnp.sum(jnp.square(a - b), axis=-1)  # [b, h, w]
         count = jnp.sum(mask, axis=(1, 2)) * a.shape[-1]  # [b]
         mse = jnp.sum(jnp.where(mask, squared, 0.0), axis=(1, 2)) / count  # [b]
@@ -155,7 +157,7 @@ def ssim(
         ssim_map = dm_pix.ssim(a, b, return_map=True, **kwargs)  # [b, h - 10, w - 10, c]
         # Window (i, j) covers rows i .. i + 10: it is inside when i + 11 <= valid height.
         shrink = 2 * border + SSIM_FILTER_SIZE - 1
-        mask = _valid_mask(valid_hw, *ssim_map.shape[:3], shrink=shrink)  # [b, h', w']
+        mask = valid_mask(valid_hw, *ssim_map.shape[:3], shrink=shrink)  # [b, h', w']
         total = jnp.sum(jnp.where(mask[..., None], ssim_map, 0.0), axis=(1, 2, 3))  # [b]
         value = total / (jnp.sum(mask, axis=(1, 2)) * ssim_map.shape[-1])  # [b]
     return value[0] if single else value

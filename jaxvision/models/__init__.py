@@ -10,6 +10,7 @@ from collections.abc import Callable
 import flax.linen as nn
 
 from jaxvision.models import (
+    adain,
     deblurgan,
     deeplab,
     denoise,
@@ -20,6 +21,7 @@ from jaxvision.models import (
     resnet,
     retinaface,
     srgan,
+    transform_net,
     unet,
     vgg,
     vit,
@@ -46,6 +48,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "srresnet_x2": srgan.SRResNetX2,
     "srgan_discriminator": srgan.SRGANDiscriminator,
     "vgg19": vgg.VGG19,
+    "transform_net": transform_net.TransformNet,
+    "adain_decoder": adain.AdaINDecoder,
     "unet": unet.UNet,
     "unet_small": unet.UNetSmall,
     "deeplabv3plus": deeplab.DeepLabV3Plus,

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import importlib
 
+from jaxvision.tasks.adain import AdaINTask
 from jaxvision.tasks.base import SingleNetworkTask, Task
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.tasks.colorization import ColorizationTask
+from jaxvision.tasks.colorization_gan import ColorizationGANTask
 from jaxvision.tasks.face_attributes import FaceAttributesTask
 from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.face_embedding import FaceEmbeddingTask
+from jaxvision.tasks.fast_style import FastStyleTask
 from jaxvision.tasks.fcos import FCOSTask
 from jaxvision.tasks.localization import LocalizationTask
 from jaxvision.tasks.maskrcnn import MaskRCNNTask
@@ -39,6 +43,10 @@ TASKS: dict[str, type[Task]] = {
     "restoration": RestorationTask,
     "restoration_gan": RestorationGANTask,
     "segmentation": SegmentationTask,
+    "colorization": ColorizationTask,
+    "colorization_gan": ColorizationGANTask,
+    "fast_style": FastStyleTask,
+    "adain": AdaINTask,
 }
 # Names a task had before; a saved config naming one gets a message, not a KeyError.
 RENAMED = {"yolo": "fcos"}

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 from jaxvision.tasks.base import Task
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.tasks.colorization import ColorizationMixin
 from jaxvision.tasks.detection import DetectionTask
 from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.localization import LocalizationTask
 from jaxvision.tasks.restoration import RestorationMixin
 from jaxvision.tasks.segmentation import SegmentationTask
+from jaxvision.tasks.style_base import StyleTask
 from jaxvision.visualize.base import Visualizer
 from jaxvision.visualize.classification import ClassificationVisualizer
+from jaxvision.visualize.colorization import ColorizationVisualizer
 from jaxvision.visualize.detection import DetectionVisualizer
 from jaxvision.visualize.face_detection import FaceDetectionVisualizer
 from jaxvision.visualize.localization import LocalizationVisualizer
 from jaxvision.visualize.restoration import RestorationVisualizer
 from jaxvision.visualize.segmentation import SegmentationVisualizer
+from jaxvision.visualize.style import StyleVisualizer
 
 _REGISTRY: dict[type, type[Visualizer]] = {
     ClassificationTask: ClassificationVisualizer,
@@ -37,6 +41,8 @@ _REGISTRY: dict[type, type[Visualizer]] = {
     FaceDetectionTask: FaceDetectionVisualizer,
     RestorationMixin: RestorationVisualizer,
     SegmentationTask: SegmentationVisualizer,
+    ColorizationMixin: ColorizationVisualizer,
+    StyleTask: StyleVisualizer,
 }
 
 
