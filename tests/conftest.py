@@ -1,8 +1,25 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and its compilation cache.
+
+The suite compiles many programs more than once: a resumed run compiles the steps of the run
+it resumes, subprocesses compile what the test process did. One JAX persistent compilation
+cache for the whole session (this process, the pytest-xdist workers of the same run and the
+training subprocesses they start, through the environment) compiles each of them once.
+"""
 
 from __future__ import annotations
 
-import pytest
+import os
+import tempfile
+
+# The xdist workers of one run share its id; a plain run uses its own pid.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxvision-jax-{_RUN_ID}")
+)
+# Programs that compile faster than this are not worth a cache entry.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
