@@ -8,18 +8,12 @@ import numpy as np
 from PIL import Image
 
 from jaxvision.visualize.base import Visualizer
-from jaxvision.visualize.draw import image_grid
-from jaxvision.visualize.restoration import side_by_side
+from jaxvision.visualize.restoration import padded_grid, side_by_side, to_uint8
 
 # Eval images shown in the workdir's predictions.png (each as gray, colorized, original).
 NUM_PICTURE_IMAGES = 3
-MAX_PIXEL = 255.0
 # eval_forward's outputs shown, left to right, and their captions.
 PANELS = (("gray", "gray"), ("colorized", "colorized"), ("targets", "original"))
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.asarray(image, np.float32) * MAX_PIXEL), 0, 255).astype(np.uint8)
 
 
 class ColorizationVisualizer(Visualizer):
@@ -33,13 +27,9 @@ class ColorizationVisualizer(Visualizer):
         for i in range(n):
             h, w = (int(v) for v in outputs["image_size"][i])
             for key, caption in PANELS:
-                tiles.append(_to_uint8(outputs[key][i][:h, :w]))
+                tiles.append(to_uint8(outputs[key][i][:h, :w]))
                 captions.append(caption)
-        size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-        padded = [
-            np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0))) for t in tiles
-        ]
-        return image_grid(np.stack(padded), captions, columns=3)
+        return padded_grid(tiles, captions, columns=len(PANELS))
 
     def describe(
         self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any

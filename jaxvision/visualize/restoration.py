@@ -15,7 +15,18 @@ NUM_PICTURE_IMAGES = 4
 MAX_PIXEL = 255.0
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
+def padded_grid(tiles: list[np.ndarray], captions: list[str], columns: int) -> Image.Image:
+    """uint8 [h_i, w_i, 3] tiles of any sizes, padded (bottom, right) to the largest, in a
+    captioned grid of ``columns``."""
+    size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    padded = [
+        np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0))) for t in tiles
+    ]
+    return image_grid(np.stack(padded), captions, columns=columns)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounded and clipped."""
     return np.clip(np.round(np.asarray(image, np.float32) * MAX_PIXEL), 0, 255).astype(np.uint8)
 
 
@@ -46,21 +57,17 @@ class RestorationVisualizer(Visualizer):
         tiles, captions = [], []
         for i in range(n):
             h, w = (int(v) for v in outputs["image_size"][i])
-            target = _to_uint8(outputs["targets"][i][:h, :w])
-            restored = _to_uint8(outputs["restored"][i][:h, :w])
+            target = to_uint8(outputs["targets"][i][:h, :w])
+            restored = to_uint8(outputs["restored"][i][:h, :w])
             scale = outputs["targets"].shape[1] // outputs["inputs"].shape[1]
-            degraded = _to_uint8(outputs["inputs"][i][: h // scale, : w // scale])
+            degraded = to_uint8(outputs["inputs"][i][: h // scale, : w // scale])
             tiles += [_upsample(degraded, h, w), restored, target]
             captions += [
                 f"input {_psnr(_upsample(degraded, h, w), target):.1f} dB",
                 f"restored {_psnr(restored, target):.1f} dB",
                 "target",
             ]
-        size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-        padded = [
-            np.pad(t, ((0, size[0] - t.shape[0]), (0, size[1] - t.shape[1]), (0, 0))) for t in tiles
-        ]
-        return image_grid(np.stack(padded), captions, columns=3)
+        return padded_grid(tiles, captions, columns=3)
 
     def describe(
         self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
