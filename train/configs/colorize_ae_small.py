@@ -16,7 +16,7 @@ from train.configs import colorization_common
 
 def get_config():
     c = colorization_common.colorization_config()
-    c.total_steps = 3000
+    c.total_steps = 600
     c.model.name = "unet"
     c.model.kwargs.features = (32, 64, 128, 256)
     c.colorization.size_multiple = 8

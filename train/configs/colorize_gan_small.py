@@ -15,7 +15,7 @@ from train.configs import colorization_common
 
 def get_config():
     c = colorization_common.gan_config()
-    c.total_steps = 1000
+    c.total_steps = 300
     c.model.name = "unet"
     c.model.kwargs.features = (32, 64, 128, 256)
     c.colorization.size_multiple = 8
