@@ -4,6 +4,9 @@ Classification: prints the top-5 classes with their probabilities for each image
 Localization and detection: prints each detection (class, score, box in the image's own
 pixels) and writes, into ``--output_dir`` (default ``DIR/predict``), ``<name>.png`` (the
 image with its boxes, class names and scores drawn) and ``<name>.json`` (the detections).
+Instance segmentation (Mask R-CNN): the same, with each instance's mask blended over the
+image in a colour of its own in ``<name>.png``, and each detection's ``mask`` (a COCO RLE of
+the image) in ``<name>.json``.
 Semantic segmentation: prints the share of the pixels each class covers and writes
 ``<name>.png`` (the class map blended over the image, with a legend) and ``<name>_mask.png``
 (the class ids at the image's size, the encoding of ``segmentation_folder`` masks).

@@ -1,4 +1,4 @@
-"""A Grain random-access source over a user's own detection data in COCO format.
+"""A Grain random-access source over a user's own detection / instance data in COCO format.
 
 Two layouts are recognised under a root directory, tried in this order:
 
@@ -41,7 +41,24 @@ Each example follows the TFDS ``coco/2017`` schema (what ``decode_detection`` re
                "id": int64 [n]}}
 
 plus, when the file has keypoints, ``objects/keypoints`` float32 [n, k, 2] normalised (x, y)
-and ``objects/keypoints_labeled`` bool [n, k] (``v > 0``).
+and ``objects/keypoints_labeled`` bool [n, k] (``v > 0``); and, when any annotation of the
+file has a ``segmentation``, ``objects/mask`` bool [n, H, W]: each object's own pixels
+(overlapping objects each keep all of theirs), which ``decode_detection`` turns into
+``instance_masks``. A file without segmentations (none, or only empty lists ``[]`` /
+``[[]]``, as detection-only exports hold) gives no ``objects/mask``.
+
+Instance masks (``jaxvision.data.coco_masks``):
+  * ``segmentation`` is polygons (``[[x1, y1, x2, y2, ...], ...]`` in pixels, several parts
+    an object allowed, their union the mask), an uncompressed RLE (``{"counts": [ints],
+    "size": [h, w]}``, as ``iscrowd`` annotations have) or a compressed one (string
+    ``counts``), decoded with pycocotools at the decoded image's size.
+  * A polygon part with fewer than 3 points is dropped. An annotation with no part left
+    (or, in a file with segmentations, with none at all) is dropped with its box: an empty
+    mask would teach the mask head that the object has no pixels. Both are counted
+    (``dropped_polygons``, ``dropped_objects``) and logged in one warning naming the file.
+  * An RLE whose ``size`` differs from its image's (the JSON's ``height`` / ``width`` when
+    opened, the decoded image's when read), a polygon part of an odd number of values, or a
+    malformed RLE is an error naming the file and the annotation id.
 
 Example:
 
@@ -58,8 +75,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from absl import logging
 
+from jaxvision.data import coco_masks
 from jaxvision.data.image_folder import decode_image
+from jaxvision.data.preprocess.detection_ops import OBJECT_MASKS_KEY
 
 ANNOTATIONS_DIR = "annotations"
 OFFICIAL_JSON = "instances_{split}.json"
@@ -136,11 +156,15 @@ class CocoJsonSource:
       json_path, image_dir: the files found.
       class_names: label names; label = index.
       image_ids, paths: per example, sorted by image id.
+      dropped_polygons: polygon parts dropped for having fewer than 3 points.
+      dropped_objects: annotations dropped for having no segmentation left (in a file with
+        segmentations).
 
     Raises:
       FileNotFoundError: no annotation file, or image files missing (named).
       ValueError: an annotation with an unknown image or category id, a malformed
-        annotation, or categories outside ``class_names``.
+        annotation or segmentation, an RLE of another size than its image, or categories
+        outside ``class_names``.
 
     Example:
       >>> src = CocoJsonSource("/data/my_coco", "train")  # doctest: +SKIP
@@ -164,35 +188,45 @@ class CocoJsonSource:
         self.image_ids = tuple(int(im["id"]) for im in images)
         self.paths = tuple(os.path.join(self.image_dir, im["file_name"]) for im in images)
         self._check_files()
+        sizes = [_json_size(im) for im in images]
+        self._read_annotations(data["annotations"], label_of, sizes)
 
+    def _read_annotations(
+        self,
+        annotations: list[dict],
+        label_of: dict[int, int],
+        sizes: list[tuple[int, int] | None],
+    ) -> None:
+        """Each image's object table, keypoints and (in a file with any) segmentations."""
         position = {image_id: i for i, image_id in enumerate(self.image_ids)}
-        per_image: list[list[tuple]] = [[] for _ in images]
-        keypoints: list[list[np.ndarray | None]] = [[] for _ in images]
-        for ann in data["annotations"]:
-            image_id, category_id = int(ann["image_id"]), int(ann["category_id"])
-            if image_id not in position:
-                raise ValueError(
-                    f"{self.json_path}: annotation {ann.get('id')} refers to image id "
-                    f"{image_id}, which is not in 'images'"
-                )
-            if category_id not in label_of:
-                raise ValueError(
-                    f"{self.json_path}: annotation {ann.get('id')} has category_id "
-                    f"{category_id}, which is not in 'categories' (ids {sorted(label_of)})"
-                )
-            bbox = ann.get("bbox")
-            if bbox is None or len(bbox) != 4:
-                raise ValueError(
-                    f"{self.json_path}: annotation {ann.get('id')} needs bbox = [x, y, w, h], "
-                    f"got {bbox}"
-                )
-            x, y, w, h = (float(v) for v in bbox)
-            area = float(ann.get("area", w * h))
-            row = (x, y, w, h, label_of[category_id], bool(ann.get("iscrowd", 0)), area)
-            per_image[position[image_id]].append((*row, int(ann.get("id", -1))))
-            keypoints[position[image_id]].append(_keypoints_of(ann, self.json_path))
+        with_masks = any(coco_masks.has_segmentation(ann) for ann in annotations)
+        per_image: list[list[tuple]] = [[] for _ in self.image_ids]
+        keypoints: list[list[np.ndarray | None]] = [[] for _ in self.image_ids]
+        segmentations: list[list[coco_masks.Segmentation]] = [[] for _ in self.image_ids]
+        self.dropped_polygons = self.dropped_objects = 0
+        for ann in annotations:
+            i, row = _annotation_row(ann, position, label_of, self.json_path)
+            if with_masks:
+                seg, dropped = coco_masks.clean_segmentation(ann, self.json_path, sizes[i])
+                self.dropped_polygons += dropped
+                if seg is None:  # Nothing left to make a mask of: the object goes.
+                    self.dropped_objects += 1
+                    continue
+                segmentations[i].append(seg)
+            per_image[i].append(row)
+            keypoints[i].append(_keypoints_of(ann, self.json_path))
         self._objects = tuple(_pack(rows) for rows in per_image)
         self._keypoints = _pack_keypoints(keypoints, self.json_path)
+        self._segmentations = tuple(map(tuple, segmentations)) if with_masks else None
+        if self.dropped_polygons or self.dropped_objects:
+            logging.warning(
+                "%s: dropped %d COCO polygon parts with fewer than %d points, and %d "
+                "annotations left without any segmentation",
+                self.json_path,
+                self.dropped_polygons,
+                coco_masks.MIN_POLYGON_POINTS,
+                self.dropped_objects,
+            )
 
     def _check_files(self) -> None:
         missing = [p for p in self.paths if not os.path.isfile(p)]
@@ -232,6 +266,10 @@ class CocoJsonSource:
             points = self._keypoints[index]  # [n, k, 3] (x, y, v) pixels
             objects["keypoints"] = (points[..., :2] / [width, height]).astype(np.float32)
             objects["keypoints_labeled"] = points[..., 2] > 0  # [n, k]
+        if self._segmentations is not None:
+            objects[OBJECT_MASKS_KEY] = coco_masks.decode_masks(
+                self._segmentations[index], height, width, self.json_path, ids.tolist()
+            )  # [n, h, w]
         return {
             "image": image,
             "image/id": np.int64(self.image_ids[index]),
@@ -244,6 +282,40 @@ class CocoJsonSource:
             f"CocoJsonSource(json={self.json_path!r}, images={len(self)}, "
             f"classes={self.num_classes})"
         )
+
+
+def _json_size(image: dict) -> tuple[int, int] | None:
+    """An ``images`` entry's (height, width) when the JSON gives both, else None."""
+    if "height" in image and "width" in image:
+        return int(image["height"]), int(image["width"])
+    return None
+
+
+def _annotation_row(
+    ann: dict, position: dict[int, int], label_of: dict[int, int], json_path: str
+) -> tuple[int, tuple]:
+    """The example index of an annotation's image and its row (x, y, w, h, label, is_crowd,
+    area, id), checked."""
+    image_id, category_id = int(ann["image_id"]), int(ann["category_id"])
+    if image_id not in position:
+        raise ValueError(
+            f"{json_path}: annotation {ann.get('id')} refers to image id "
+            f"{image_id}, which is not in 'images'"
+        )
+    if category_id not in label_of:
+        raise ValueError(
+            f"{json_path}: annotation {ann.get('id')} has category_id "
+            f"{category_id}, which is not in 'categories' (ids {sorted(label_of)})"
+        )
+    bbox = ann.get("bbox")
+    if bbox is None or len(bbox) != 4:
+        raise ValueError(
+            f"{json_path}: annotation {ann.get('id')} needs bbox = [x, y, w, h], got {bbox}"
+        )
+    x, y, w, h = (float(v) for v in bbox)
+    area = float(ann.get("area", w * h))
+    label, crowd = label_of[category_id], bool(ann.get("iscrowd", 0))
+    return position[image_id], (x, y, w, h, label, crowd, area, int(ann.get("id", -1)))
 
 
 def _pack(rows: list[tuple]) -> tuple[np.ndarray, ...]:

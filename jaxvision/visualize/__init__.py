@@ -21,6 +21,7 @@ from jaxvision.tasks.colorization import ColorizationMixin
 from jaxvision.tasks.detection import DetectionTask
 from jaxvision.tasks.face_detection import FaceDetectionTask
 from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.maskrcnn import MaskRCNNTask
 from jaxvision.tasks.restoration import RestorationMixin
 from jaxvision.tasks.segmentation import SegmentationTask
 from jaxvision.tasks.style_base import StyleTask
@@ -29,6 +30,7 @@ from jaxvision.visualize.classification import ClassificationVisualizer
 from jaxvision.visualize.colorization import ColorizationVisualizer
 from jaxvision.visualize.detection import DetectionVisualizer
 from jaxvision.visualize.face_detection import FaceDetectionVisualizer
+from jaxvision.visualize.instance_segmentation import InstanceSegmentationVisualizer
 from jaxvision.visualize.localization import LocalizationVisualizer
 from jaxvision.visualize.restoration import RestorationVisualizer
 from jaxvision.visualize.segmentation import SegmentationVisualizer
@@ -39,6 +41,7 @@ _REGISTRY: dict[type, type[Visualizer]] = {
     LocalizationTask: LocalizationVisualizer,
     DetectionTask: DetectionVisualizer,
     FaceDetectionTask: FaceDetectionVisualizer,
+    MaskRCNNTask: InstanceSegmentationVisualizer,
     RestorationMixin: RestorationVisualizer,
     SegmentationTask: SegmentationVisualizer,
     ColorizationMixin: ColorizationVisualizer,

@@ -10,9 +10,11 @@ into its specs: it passes its ``detection.max_boxes`` to ``build`` (through
 
 ``decode_detection`` turns a raw TFDS-style example (``image`` uint8 [H, W, 3];
 ``objects`` with ``bbox`` [n, 4] normalised (ymin, xmin, ymax, xmax), ``label`` [n]
-and optionally ``is_crowd`` / ``is_difficult``; for instance segmentation an
+and optionally ``is_crowd`` / ``is_difficult``; for instance segmentation either an
 ``instance_map`` [H, W, 1], 0 on background and ``i + 1`` on object i's pixels, as the
-built-in ``jaxvision_shapes/segmentation`` stores them) into the working schema; after
+built-in ``jaxvision_shapes/segmentation`` stores them, or per-object masks
+``objects/mask`` [n, H, W], as ``coco_json`` gives them from polygons / RLE, which keep
+the overlaps of objects) into the working schema; after
 ``pad_boxes(max_boxes)`` an example holds exactly:
 
   ==================  =======  ====================  ==========================================
@@ -30,8 +32,9 @@ built-in ``jaxvision_shapes/segmentation`` stores them) into the working schema;
                                                      output, normalised (ymin, xmin, ymax, xmax)
   num_dropped_boxes   int32    []                    boxes dropped as degenerate, cropped away
                                                      or truncated by pad_boxes
-  instance_masks      bool     [max_boxes, S, S]     (with an ``instance_map`` only) each box's
-                                                     object pixels; all False on padding
+  instance_masks      bool     [max_boxes, S, S]     (with an ``instance_map`` or
+                                                     ``objects/mask`` only) each box's object
+                                                     pixels; all False on padding
   ==================  =======  ====================  ==========================================
 
 Mapping predictions back to source pixels (evaluation happens in original-image
@@ -87,6 +90,8 @@ IGNORE_FLAGS = ("is_crowd", "is_difficult")
 FULL_WINDOW = (0.0, 0.0, 1.0, 1.0)
 # Raw feature of the per-object masks: 0 on background, i + 1 on object i's pixels.
 INSTANCE_MAP_KEY = "instance_map"
+# Raw ``objects`` feature of per-object masks [n, H, W] (nonzero on the object's pixels).
+OBJECT_MASKS_KEY = "mask"
 
 
 def instance_masks_from_map(instance_map: np.ndarray, num_objects: int) -> np.ndarray:
@@ -125,9 +130,10 @@ def decode_detection() -> Op:
     Boxes are clipped to [0, 1]; boxes with no area after clipping (or with NaNs) are
     dropped and counted in ``num_dropped_boxes``. ``is_crowd`` / ``is_difficult`` become
     ``box_ignore``. ``orig_size`` is the image's (height, width), ``image_window``
-    (0, 0, 1, 1). An ``instance_map`` becomes ``instance_masks`` [n, H, W], one a box
-    (dropped with it). The raw ``objects`` and ``instance_map`` features are removed (ops
-    do not update them).
+    (0, 0, 1, 1). An ``instance_map``, or per-object ``objects/mask`` [n, H, W], becomes
+    ``instance_masks`` [n, H, W] bool, one a box (dropped with it); from there every
+    geometric op moves them. The raw ``objects`` and ``instance_map`` features are removed
+    (ops do not update them).
 
     Returns:
       The op; its output has ``image``, ``boxes`` float32 [n, 4], ``labels`` int32 [n],
@@ -159,8 +165,9 @@ def decode_detection() -> Op:
         boxes = np.clip(boxes, 0.0, 1.0)  # [n, 4]  (NaN stays NaN and fails the test below)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # [n]
         out = {k: v for k, v in features.items() if k not in ("objects", INSTANCE_MAP_KEY)}
-        if INSTANCE_MAP_KEY in features:
-            out[INSTANCE_MASKS_KEY] = _instance_masks(features, image, len(boxes))[keep]
+        masks = _instance_masks(features, objects, image, len(boxes))  # [n, h, w] or None
+        if masks is not None:
+            out[INSTANCE_MASKS_KEY] = masks[keep]  # [k, h, w]
         out.update(
             image=image,
             boxes=boxes[keep],  # [k, 4]
@@ -175,14 +182,32 @@ def decode_detection() -> Op:
     return op
 
 
-def _instance_masks(features: Features, image: np.ndarray, num_objects: int) -> np.ndarray:
-    """The example's ``instance_map`` as masks [n, H, W], checked against the image's size."""
-    instance_map = np.asarray(features[INSTANCE_MAP_KEY])
-    if instance_map.shape[:2] != image.shape[:2]:
+def _instance_masks(
+    features: Features, objects: dict, image: np.ndarray, num_objects: int
+) -> np.ndarray | None:
+    """The example's ``instance_map`` or ``objects/mask`` as bool masks [n, H, W], checked
+    against the image's size; None without either."""
+    if INSTANCE_MAP_KEY in features and OBJECT_MASKS_KEY in objects:
         raise ValueError(
-            f"instance_map of shape {instance_map.shape} does not match the image {image.shape}"
+            f"an example has both {INSTANCE_MAP_KEY!r} and 'objects/{OBJECT_MASKS_KEY}' "
+            "masks; give one"
         )
-    return instance_masks_from_map(instance_map, num_objects)  # [n, H, W]
+    if INSTANCE_MAP_KEY in features:
+        instance_map = np.asarray(features[INSTANCE_MAP_KEY])
+        if instance_map.shape[:2] != image.shape[:2]:
+            raise ValueError(
+                f"instance_map of shape {instance_map.shape} does not match the image {image.shape}"
+            )
+        return instance_masks_from_map(instance_map, num_objects)  # [n, H, W]
+    if OBJECT_MASKS_KEY in objects:
+        masks = np.asarray(objects[OBJECT_MASKS_KEY]) != 0  # [n, H, W]
+        if masks.shape != (num_objects, *image.shape[:2]):
+            raise ValueError(
+                f"objects/{OBJECT_MASKS_KEY} of shape {masks.shape} does not fit {num_objects} "
+                f"boxes on the image {image.shape}: expected [n, H, W]"
+            )
+        return masks
+    return None
 
 
 def _scaled_size(height: int, width: int, longer_side: float) -> tuple[int, int]:
