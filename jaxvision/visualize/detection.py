@@ -20,22 +20,32 @@ PICTURE_SCORE_THRESHOLD = 0.3
 class DetectionVisualizer(Visualizer):
     """Draws every detection scoring at least ``PICTURE_SCORE_THRESHOLD``."""
 
+    # What the grid's captions count ("3 objects").
+    caption_noun = "objects"
+
     def render_batch(self, batch: dict[str, np.ndarray], outputs: Any) -> Image.Image:
         n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
         drawn = []
         for i in range(n):
             scores = np.asarray(outputs["scores"][i])
             keep = np.asarray(outputs["valid"][i]) & (scores >= PICTURE_SCORE_THRESHOLD)
-            picture = draw_detections(
-                np.asarray(batch["image"][i]),
-                np.asarray(outputs["boxes"][i])[keep],
-                np.asarray(outputs["classes"][i])[keep],
-                scores[keep],
-                self.class_names,
-            )
+            picture = self.draw_outputs(np.asarray(batch["image"][i]), outputs, i, keep)
             drawn.append(np.asarray(picture.convert("RGB")))
-        captions = [f"{int(np.sum(batch['box_mask'][i]))} objects" for i in range(n)]
+        captions = [f"{int(np.sum(batch['box_mask'][i]))} {self.caption_noun}" for i in range(n)]
         return image_grid(np.stack(drawn), captions)
+
+    def draw_outputs(
+        self, image: np.ndarray, outputs: Any, i: int, keep: np.ndarray
+    ) -> Image.Image:
+        """The detections of the batch's image ``i`` that ``keep`` [k] selects, drawn on
+        ``image`` [h, w, 3] (``render_batch``'s picture of it)."""
+        return draw_detections(
+            image,
+            np.asarray(outputs["boxes"][i])[keep],
+            np.asarray(outputs["classes"][i])[keep],
+            np.asarray(outputs["scores"][i])[keep],
+            self.class_names,
+        )
 
     def describe(
         self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any

@@ -14,12 +14,7 @@ from PIL import Image, ImageDraw
 
 from jaxvision.ops.landmarks import NUM_FACE_LANDMARKS
 from jaxvision.tasks.face_detection import points_to_source_pixels
-from jaxvision.visualize.detection import (
-    NUM_PICTURE_IMAGES,
-    PICTURE_SCORE_THRESHOLD,
-    DetectionVisualizer,
-)
-from jaxvision.visualize.draw import draw_detections, image_grid
+from jaxvision.visualize.detection import PICTURE_SCORE_THRESHOLD, DetectionVisualizer
 
 # One colour a landmark: left eye, right eye, nose tip, left and right mouth corner.
 LANDMARK_COLORS = ((0, 200, 255), (0, 90, 255), (255, 220, 0), (255, 60, 160), (200, 0, 90))
@@ -69,23 +64,14 @@ class FaceDetectionVisualizer(DetectionVisualizer):
     """Draws every face scoring at least ``PICTURE_SCORE_THRESHOLD``, with its landmarks;
     its JSON adds each detection's ``landmarks`` ([[x, y] * 5], source pixels)."""
 
-    def render_batch(self, batch: dict[str, np.ndarray], outputs: Any) -> Image.Image:
-        n = min(NUM_PICTURE_IMAGES, len(batch["image"]))
-        drawn = []
-        for i in range(n):
-            scores = np.asarray(outputs["scores"][i])
-            keep = np.asarray(outputs["valid"][i]) & (scores >= PICTURE_SCORE_THRESHOLD)
-            picture = draw_detections(
-                np.asarray(batch["image"][i]),
-                np.asarray(outputs["boxes"][i])[keep],
-                np.asarray(outputs["classes"][i])[keep],
-                scores[keep],
-                self.class_names,
-            )
-            draw_landmarks(picture, np.asarray(outputs["landmarks"][i])[keep])
-            drawn.append(np.asarray(picture.convert("RGB")))
-        captions = [f"{int(np.sum(batch['box_mask'][i]))} faces" for i in range(n)]
-        return image_grid(np.stack(drawn), captions)
+    caption_noun = "faces"
+
+    def draw_outputs(
+        self, image: np.ndarray, outputs: Any, i: int, keep: np.ndarray
+    ) -> Image.Image:
+        """``DetectionVisualizer.draw_outputs``'s boxes with the kept faces' landmarks."""
+        picture = super().draw_outputs(image, outputs, i, keep)
+        return draw_landmarks(picture, np.asarray(outputs["landmarks"][i])[keep])
 
     def describe(
         self, images: list[np.ndarray], features: list[dict[str, np.ndarray]], outputs: Any
