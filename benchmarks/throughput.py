@@ -388,6 +388,43 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+def time_torch_reference(
+    job: dict[str, Any],
+    threads: int,
+    build: Callable[[dict[str, Any]], tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Times a suite job's eager PyTorch reference on the CPU: its train step, then its
+    predict step with the model in eval mode (`benchmarks.torch_restoration.run`,
+    `benchmarks.torch_segmentation.run`).
+
+    Args:
+      job: from `benchmarks.suite.make_job` (`cpu_batch_size`, `steps`, `warmup`).
+      threads: PyTorch intra-op threads.
+      build: `job -> (model, train_step, predict_step)`, called once threads and seed are set:
+        the torch module and its steps (`_ -> loss`, `_ -> outputs`, for `time_steps`).
+
+    Returns:
+      {"train": record, "inference": record}, records as `run_torch`'s.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(INIT_SEED)
+    model, train_step, predict_step = build(job)
+    args = argparse.Namespace(batch_size=job["cpu_batch_size"], threads=threads)
+    records = {}
+    for mode, step in (("train", train_step), ("inference", predict_step)):
+        if mode == "inference":
+            model.eval()
+        timing, _ = time_steps(
+            step, None, steps=job["steps"], warmup=job["warmup"], sync=lambda _: None
+        )
+        record = _result(TORCH, args, timing, compile_s=timing.first_s)
+        record.update(device="cpu", num_threads=torch.get_num_threads(), channels_last=False)
+        records[mode] = record
+    return records
+
+
 RUNNERS = {JAX: run_jax, TORCH: run_torch}
 
 

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -218,23 +218,8 @@ def _pair(job) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
-def run(job, threads: int) -> dict[str, dict]:
-    """Times a suite job's restoration reference: train (the network on the pair's input, an L1
-    loss against its target, Adam), then inference (uint8 in, uint8 out), as the JAX task.
-
-    Args:
-      job: from `benchmarks.suite.make_job` (with `torch_config`: `model`, `optimizer`).
-      threads: PyTorch intra-op threads.
-
-    Returns:
-      {"train": record, "inference": record}, records as `throughput.run_torch`'s.
-    """
-    import argparse
-
-    from benchmarks import throughput
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+def _steps(job) -> tuple[nn.Module, Callable, Callable]:
+    """The job's network, and its train and predict steps on the job's pair."""
     config = job["torch_config"]
     model = build_model(config["model"]["name"], **config["model"].get("kwargs", {}))
     inputs, targets = _pair(job)
@@ -253,15 +238,22 @@ def run(job, threads: int) -> dict[str, dict]:
             restored = model(inputs.float() / 255.0)
             return (restored.clamp(0, 1) * 255.0).round().to(torch.uint8)
 
-    args = argparse.Namespace(batch_size=job["cpu_batch_size"], threads=threads)
-    records = {}
-    for mode, step in (("train", train_step), ("inference", predict_step)):
-        if mode == "inference":
-            model.eval()
-        timing, _ = throughput.time_steps(
-            step, None, steps=job["steps"], warmup=job["warmup"], sync=lambda _: None
-        )
-        record = throughput._result(throughput.TORCH, args, timing, compile_s=timing.first_s)
-        record.update(device="cpu", num_threads=torch.get_num_threads(), channels_last=False)
-        records[mode] = record
-    return records
+    return model, train_step, predict_step
+
+
+def run(job, threads: int) -> dict[str, dict]:
+    """Times a suite job's restoration reference: train (the network on the pair's input, an L1
+    loss against its target, Adam), then inference (uint8 in, uint8 out), as the JAX task.
+
+    Args:
+      job: from `benchmarks.suite.make_job`: `torch_config` (`model`; `optimizer`'s
+        `learning_rate`), `image_size`, `scale` (super-resolution), `cpu_batch_size`, `steps`,
+        `warmup`.
+      threads: PyTorch intra-op threads.
+
+    Returns:
+      {"train": record, "inference": record}, as `throughput.time_torch_reference`'s.
+    """
+    from benchmarks import throughput
+
+    return throughput.time_torch_reference(job, threads, _steps)

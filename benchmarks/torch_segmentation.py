@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -140,23 +140,8 @@ def _batch(job) -> tuple[torch.Tensor, torch.Tensor]:
     return ((images - mean) / std).contiguous(), labels
 
 
-def run(job, threads: int) -> dict[str, dict]:
-    """Times a suite job's U-Net reference: train (cross entropy ignoring 255, AdamW at the
-    config's learning rate and weight decay), then inference (the class map), as the JAX task.
-
-    Args:
-      job: from `benchmarks.suite.make_job` (with `torch_config`: `model`, `optimizer`).
-      threads: PyTorch intra-op threads.
-
-    Returns:
-      {"train": record, "inference": record}, records as `throughput.run_torch`'s.
-    """
-    import argparse
-
-    from benchmarks import throughput
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+def _steps(job) -> tuple[nn.Module, Callable, Callable]:
+    """The job's U-Net, and its train and predict steps on the job's batch."""
     config = job["torch_config"]
     model_cfg = config["model"]
     model = build_model(model_cfg["name"], job["num_classes"], **model_cfg.get("kwargs", {}))
@@ -177,15 +162,22 @@ def run(job, threads: int) -> dict[str, dict]:
         with torch.inference_mode():
             return model(images).argmax(dim=1)
 
-    args = argparse.Namespace(batch_size=job["cpu_batch_size"], threads=threads)
-    records = {}
-    for mode, step in (("train", train_step), ("inference", predict_step)):
-        if mode == "inference":
-            model.eval()
-        timing, _ = throughput.time_steps(
-            step, None, steps=job["steps"], warmup=job["warmup"], sync=lambda _: None
-        )
-        record = throughput._result(throughput.TORCH, args, timing, compile_s=timing.first_s)
-        record.update(device="cpu", num_threads=torch.get_num_threads(), channels_last=False)
-        records[mode] = record
-    return records
+    return model, train_step, predict_step
+
+
+def run(job, threads: int) -> dict[str, dict]:
+    """Times a suite job's U-Net reference: train (cross entropy ignoring 255, AdamW at the
+    config's learning rate and weight decay), then inference (the class map), as the JAX task.
+
+    Args:
+      job: from `benchmarks.suite.make_job`: `torch_config` (`model`; `optimizer`'s
+        `learning_rate`, `weight_decay`), `num_classes`, `image_size`, `cpu_batch_size`,
+        `steps`, `warmup`.
+      threads: PyTorch intra-op threads.
+
+    Returns:
+      {"train": record, "inference": record}, as `throughput.time_torch_reference`'s.
+    """
+    from benchmarks import throughput
+
+    return throughput.time_torch_reference(job, threads, _steps)

@@ -99,7 +99,7 @@ def style_batch(rng: jax.Array, content: jax.Array, gain_range) -> jax.Array:
 
     Example:
       >>> content = jnp.stack([jnp.zeros((4, 4, 3)), jnp.full((4, 4, 3), 0.5)])
-      >>> styles = style_batch(jax.random.key(0, impl="rbg"), content, (1.0, 1.0))  # no gain jitter
+      >>> styles = style_batch(jax.random.key(0), content, (1.0, 1.0))  # no gain jitter
       >>> float(styles[0].mean()), float(styles[1].mean())  # each the other image
       (0.5, 0.0)
     """

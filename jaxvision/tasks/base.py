@@ -15,7 +15,8 @@ A task is its networks, its train step, its evaluators and its preprocessing:
   outputs are the task family's ``jaxvision.visualize`` module's business, not the task's.
 
 ``SingleNetworkTask`` is the base of the supervised tasks with one network named
-``"model"``: they supply its module and a loss, and inherit the train step.
+``"model"``: they supply its module (``registry_model`` builds a registered one) and a loss
+(``apply_train`` runs the module in training mode), and inherit the train step.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import models
 from jaxvision.data.sources import DatasetMeta
 from jaxvision.engine import updates
 from jaxvision.engine.train_state import TrainState
@@ -62,6 +64,31 @@ def compute_dtype(name: str) -> jnp.dtype:
     if name == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
     return COMPUTE_DTYPES[name]
+
+
+def registry_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+    """The registered model ``config.model.name`` (``jaxvision.models.MODELS``) with
+    ``num_classes`` outputs, computing in ``config.model.dtype``, with ``config.model.kwargs``.
+
+    Args:
+      config: a run's config (``model.name``, ``model.dtype``, optional ``model.kwargs``).
+      num_classes: the dataset's classes.
+
+    Returns:
+      The flax module.
+
+    Example:
+      >>> from train.configs import demo
+      >>> type(registry_model(demo.get_config(), num_classes=3)).__name__
+      'ResNet'
+    """
+    cfg = config.model
+    return models.get_model(
+        cfg.name,
+        num_classes=num_classes,
+        dtype=compute_dtype(cfg.dtype),
+        **cfg.get("kwargs", {}),
+    )
 
 
 class Task(abc.ABC):
@@ -183,6 +210,20 @@ class SingleNetworkTask(Task):
         go to ``model.apply`` (e.g. ``mutable``)."""
         x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
         return self.model.apply(variables, x, train=train, **kwargs)
+
+    def apply_train(
+        self, params: Any, model_state: Any, images: jax.Array, rng: jax.Array
+    ) -> tuple[Any, Any]:
+        """The model in training mode on uint8 images [b, h, w, 3], with ``model_state``'s
+        collections (BatchNorm statistics) mutable and ``rng`` as the dropout key:
+        ``(outputs, new_model_state)``."""
+        return self.apply_model(
+            {"params": params, **model_state},
+            images,
+            train=True,
+            mutable=list(model_state),
+            rngs={"dropout": rng},
+        )
 
     def train_step(
         self, state: TrainState, batch: Batch, rng: jax.Array

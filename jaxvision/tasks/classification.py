@@ -8,11 +8,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision import models
 from jaxvision.evaluators import Evaluator, MeanEvaluator
 from jaxvision.losses.classification import softmax_cross_entropy
 from jaxvision.metrics.classification import topk_correct
-from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, compute_dtype
+from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, registry_model
 
 TOP_K = 5
 
@@ -31,24 +30,12 @@ class ClassificationTask(SingleNetworkTask):
 
     @property
     def model(self) -> nn.Module:
-        cfg = self.config.model
-        return models.get_model(
-            cfg.name,
-            num_classes=self.meta.num_classes,
-            dtype=compute_dtype(cfg.dtype),
-            **cfg.get("kwargs", {}),
-        )
+        return registry_model(self.config, self.meta.num_classes)
 
     def loss(
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
-        logits, new_state = self.apply_model(
-            {"params": params, **model_state},
-            batch["image"],
-            train=True,
-            mutable=list(model_state),
-            rngs={"dropout": rng},
-        )  # [b, k]
+        logits, new_state = self.apply_train(params, model_state, batch["image"], rng)  # [b, k]
         losses = softmax_cross_entropy(logits, batch["label"], self.config.label_smoothing)
         accuracy = jnp.mean(topk_correct(logits, batch["label"], 1))
         return jnp.mean(losses), (new_state, {"accuracy": accuracy})

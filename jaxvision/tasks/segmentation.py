@@ -34,12 +34,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxvision import models
 from jaxvision.data import segmentation_schemas
 from jaxvision.data.sources import DatasetMeta
 from jaxvision.evaluators import ConfusionMatrixEvaluator, Evaluator
 from jaxvision.losses.segmentation import IGNORE_LABEL, pixel_cross_entropy, soft_dice_loss
-from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, compute_dtype
+from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, registry_model
 
 LABELS_KEY = "segmentation_mask"
 # Normalised (ymin, xmin, ymax, xmax) of the whole image.
@@ -107,23 +106,13 @@ class SegmentationTask(SingleNetworkTask):
     # -- model and loss ------------------------------------------------------------
     @property
     def model(self) -> nn.Module:
-        cfg = self.config.model
-        return models.get_model(
-            cfg.name,
-            num_classes=self.meta.num_classes,
-            dtype=compute_dtype(cfg.dtype),
-            **cfg.get("kwargs", {}),
-        )
+        return registry_model(self.config, self.meta.num_classes)
 
     def loss(
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
-        logits, new_state = self.apply_model(
-            {"params": params, **model_state},
-            batch["image"],
-            train=True,
-            mutable=list(model_state),
-            rngs={"dropout": rng},
+        logits, new_state = self.apply_train(
+            params, model_state, batch["image"], rng
         )  # [b, h, w, k]
         labels = _labels(batch)  # [b, h, w]
         terms = {"ce_loss": pixel_cross_entropy(logits, labels, IGNORE_LABEL, self.class_weights)}

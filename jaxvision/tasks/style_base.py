@@ -55,13 +55,6 @@ STYLE = "style"
 EVAL_LOSSES = ("content_loss", "style_loss", "baseline_style_loss")
 
 
-def fast_key(rng: jax.Array) -> jax.Array:
-    """An "rbg" key drawn from ``rng`` (deterministically): XLA:CPU compiles the default
-    threefry sampler's loops slowly, most of an init's compile time, and rbg keys sample
-    initial weights as well."""
-    return jax.random.wrap_key_data(jax.random.bits(rng, (4,), jnp.uint32), impl="rbg")
-
-
 def per_example(loss_fn, *trees):
     """A batch-mean loss ``loss_fn(*trees)`` as per-example values [b] (vmapped)."""
     return jax.vmap(lambda *t: loss_fn(*jax.tree.map(lambda x: x[None], t)))(*trees)
@@ -148,7 +141,7 @@ class StyleTask(Task):
     def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Variables]:
         frozen = self.frozen_variables()
         x = pad_to_multiple(to_unit(batch["image"]), self.size_multiple)
-        return {MODEL: self.init_model(fast_key(rng), x, frozen), **frozen}
+        return {MODEL: self.init_model(rng, x, frozen), **frozen}
 
     def init_model(self, rng: jax.Array, x: jax.Array, frozen) -> Variables:
         """``model.init`` for content images [b, h, w, 3] in [0, 1]."""

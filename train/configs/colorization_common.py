@@ -1,6 +1,7 @@
 """The keys the colorization configs share (autoencoder and GAN).
 
-``colorization_config(task)`` adds to ``common.base_config()``:
+``colorization_config(task)`` adds to ``restoration_common.photos_config`` (the run keys and
+the built-in photos it shares with the restoration configs):
 
 - ``colorization``: ``mode`` (regression: ab values; classification: ab bins, as Zhang et
   al.), ``loss`` (regression's pixel loss on ab: l1, l2, charbonnier), ``temperature`` (the
@@ -21,19 +22,12 @@ from __future__ import annotations
 
 import ml_collections
 
-from train.configs import common, restoration_common
+from train.configs import restoration_common
 
 
 def colorization_config(task: str = "colorization") -> ml_collections.ConfigDict:
-    """``common.base_config()`` with the colorization keys and the built-in photos."""
-    c = common.base_config()
-    c.task = task
-    c.batch_size = 16
-    c.eval_batch_size = 3
-    c.log_every = 100
-    c.checkpoint_every = 500
-    c.model.name = "unet"
-    c.model.kwargs = ml_collections.ConfigDict()
+    """``restoration_common.photos_config(task, "unet")`` with the colorization keys."""
+    c = restoration_common.photos_config(task, "unet")
     c.colorization = ml_collections.ConfigDict(
         {
             "mode": "regression",
@@ -44,31 +38,13 @@ def colorization_config(task: str = "colorization") -> ml_collections.ConfigDict
             "size_multiple": 16,
         }
     )
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.schedule = "warmup_cosine"
-    c.optimizer.warmup_steps = 100
-    c.dataset.name = restoration_common.PHOTOS
     c.dataset.train_pp = "random_crop(64)|flip_lr"
-    canvas = restoration_common.EVAL_CANVAS
-    c.dataset.eval_pp = f"pad_to_canvas({canvas[0]}, {canvas[1]})"
     return c
 
 
 def gan_config() -> ml_collections.ConfigDict:
     """``colorization_config("colorization_gan")`` with the GAN keys (Nazeri et al.)."""
     c = colorization_config("colorization_gan")
-    c.discriminator = ml_collections.ConfigDict({"name": "patchgan", "kwargs": {}})
-    c.gan = ml_collections.ConfigDict(
-        {
-            "loss": "non_saturating",
-            "d_steps": 1,
-            "adversarial_weight": 0.01,
-            "gp_weight": 0.0,
-            "conditional": True,
-        }
+    return restoration_common.add_gan_keys(
+        c, "non_saturating", 0.01, conditional=True, learning_rate=2e-4, b1=0.5
     )
-    c.optimizers.generator = restoration_common.adam(2e-4, b1=0.5)
-    c.optimizers.discriminator = restoration_common.adam(2e-4, b1=0.5)
-    c.ema = ml_collections.ConfigDict({"generator": 0.999})
-    return c

@@ -17,40 +17,18 @@ On the TFDS ``celeb_a`` (218x178 aligned photos; prepared in ``--config.dataset.
 
 import ml_collections
 
-from train.configs import common
+from train.configs import face_analysis_common
 
 
 def get_config():
-    c = common.base_config()
-    c.task = "face_attributes"
+    c = face_analysis_common.face_analysis_config("face_attributes", "face_analysis")
     c.total_steps = 1800
-    c.batch_size = 64
-    c.eval_batch_size = 400
-    c.log_every = 100
     c.eval_every = 600
     c.checkpoint_every = 600
-    c.model.name = "face_analysis"
-    c.model.kwargs = ml_collections.ConfigDict(
-        {
-            "backbone": "resnet_tiny",
-            "backbone_kwargs": {"stem": "imagenet", "num_filters": 32},
-            "hidden": 256,
-            "dropout_rate": 0.1,
-            "conv_impl": "auto",
-        }
-    )
+    c.model.kwargs.hidden = 256
     c.face_attributes = ml_collections.ConfigDict()
     c.face_attributes.attributes = ("Male", "Young", "Smiling", "Eyeglasses")
     c.face_attributes.landmark_weight = 10.0
     c.face_attributes.attribute_weight = 1.0
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 2e-3
     c.optimizer.weight_decay = 1e-4
-    c.optimizer.schedule = "warmup_cosine"
-    c.optimizer.warmup_steps = 100
-    c.dataset.name = "jaxvision_faces_identity/aligned64"
-    c.dataset.train_split = "train"
-    c.dataset.eval_split = "test"
-    c.dataset.train_pp = "flip_face"
-    c.dataset.eval_pp = ""
     return c

@@ -32,28 +32,15 @@ their middle; slices of its split may share people, unlike LFW's own pairs):
 
 import ml_collections
 
-from train.configs import common
+from train.configs import face_analysis_common
 
 
 def get_config():
-    c = common.base_config()
-    c.task = "face_embedding"
+    c = face_analysis_common.face_analysis_config("face_embedding", "face_embedding")
     c.total_steps = 1200
-    c.batch_size = 64
-    c.eval_batch_size = 400
-    c.log_every = 100
     c.eval_every = 400
     c.checkpoint_every = 400
-    c.model.name = "face_embedding"
-    c.model.kwargs = ml_collections.ConfigDict(
-        {
-            "backbone": "resnet_tiny",
-            "backbone_kwargs": {"stem": "imagenet", "num_filters": 32},
-            "embedding_dim": 128,
-            "dropout_rate": 0.1,
-            "conv_impl": "auto",
-        }
-    )
+    c.model.kwargs.embedding_dim = 128
     c.face_embedding = ml_collections.ConfigDict()
     c.face_embedding.num_classes = 0  # the dataset's identities
     c.face_embedding.scale = 32.0
@@ -65,14 +52,5 @@ def get_config():
     c.face_embedding.num_pairs = 6000
     c.face_embedding.pair_seed = 0
     c.face_embedding.num_folds = 10
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 2e-3
     c.optimizer.weight_decay = 5e-4
-    c.optimizer.schedule = "warmup_cosine"
-    c.optimizer.warmup_steps = 100
-    c.dataset.name = "jaxvision_faces_identity/aligned64"
-    c.dataset.train_split = "train"
-    c.dataset.eval_split = "test"
-    c.dataset.train_pp = "flip_face"
-    c.dataset.eval_pp = ""
     return c
