@@ -78,6 +78,9 @@ class MaskRCNN(nn.Module):
         positive slot, ``int(roi_samples * roi_positive_fraction)``, as Detectron2).
       box_pool_size / mask_pool_size: RoIAlign output of the two heads.
       sampling_ratio: RoIAlign samples a bin along each axis.
+      roi_align_impl: RoIAlign's form for the heads and the mask targets: "gather",
+        "matmul" (dense matmuls, ``jaxvision.ops.roi_align_matmul``) or "auto" (the faster
+        one for the feature and mask sizes on this backend).
       canonical_box_size: box size that pools from level 4 (FPN eq. 1).
       box_head_convs / box_head_fc / box_head_num_fc: the box head (``BoxHead``).
       mask_head_features / mask_head_convs: the mask head (``MaskHead``).
@@ -106,6 +109,7 @@ class MaskRCNN(nn.Module):
     box_pool_size: int = 7
     mask_pool_size: int = 14
     sampling_ratio: int = 2
+    roi_align_impl: str = "auto"
     canonical_box_size: float = CANONICAL_BOX_SIZE
     box_head_convs: int = 0
     box_head_fc: int = 1024
@@ -189,6 +193,7 @@ class MaskRCNN(nn.Module):
             self.sampling_ratio,
             aligned=True,
             canonical_size=self.canonical_box_size,
+            impl=self.roi_align_impl,
         )
 
     def _proposals(self, logits, deltas, image_hw, train: bool) -> dict[str, jax.Array]:
@@ -335,7 +340,9 @@ class MaskRCNN(nn.Module):
         mask_logits = jnp.take_along_axis(mask_logits, own[:, :p, None, None, None], axis=-1)
         mask_size = mask_logits.shape[2:4]
         targets = jax.vmap(
-            lambda m, g, r: roi_sampling.mask_targets(m, g, r, mask_size, self.sampling_ratio)
+            lambda m, g, r: roi_sampling.mask_targets(
+                m, g, r, mask_size, self.sampling_ratio, self.roi_align_impl
+            )
         )(gt_masks, rois["matched_gt"][:, :p], mask_rois)  # [b, P, M, M]
         return {
             "roi_logits": class_logits,  # [b, S, K + 1]

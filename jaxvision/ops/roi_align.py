@@ -23,6 +23,11 @@ in the features (the gather's transpose is a scatter-add). Several feature maps 
 levels, or the instance masks of ``jaxvision.ops.roi_sampling.mask_targets``) are gathered
 from one flattened ``[rows, c]`` array with a per-box row offset (``roi_align_flat``).
 
+``roi_align`` and ``multilevel_roi_align`` also take ``impl="matmul"``: the same sampling as
+two dense matmuls a box (``jaxvision.ops.roi_align_matmul``), whose backward is a matmul
+too; faster on small maps on a CPU. ``impl="auto"`` picks the faster form
+(``roi_align_matmul.choose_impl``).
+
 Example:
   >>> features = jnp.arange(16.0).reshape(4, 4, 1)  # value = 4 y + x at pixel (y, x)
   >>> roi_align(features, jnp.array([[1.0, 1.0, 3.0, 3.0]]), output_size=1)[0, 0, 0, 0]
@@ -38,6 +43,8 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxvision.ops import roi_align_matmul
 
 # Half-pixel shift of ``aligned=True``: pixel i covers [i, i + 1) and has its centre at i + 0.5.
 ALIGNED_OFFSET = 0.5
@@ -100,6 +107,51 @@ def _axis_samples(
     return indices.reshape(n, bins, 2 * ratio), weights.reshape(n, bins, 2 * ratio)
 
 
+def _box_extent(
+    boxes: jax.Array, scale: jax.Array | float, aligned: bool
+) -> tuple[jax.Array, jax.Array]:
+    """(start [n, 2], length [n, 2]) of boxes [n, 4] in map pixel-centre coordinates (x, y);
+    ``scale`` [n] or a float."""
+    scale = jnp.broadcast_to(jnp.asarray(scale, jnp.float32), boxes.shape[:1])[:, None]
+    shift = ALIGNED_OFFSET if aligned else 0.0
+    start = boxes[:, :2] * scale - shift  # [n, 2] (x, y)
+    length = (boxes[:, 2:] - boxes[:, :2]) * scale  # [n, 2]
+    if not aligned:
+        length = jnp.maximum(length, 1.0)
+    return start, length
+
+
+def _axis_matrices(
+    boxes: jax.Array,
+    scale: float,
+    height: int,
+    width: int,
+    output_size: tuple[int, int],
+    ratio: int,
+    aligned: bool,
+    width_extent: int | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Dense sampling matrices of boxes [n, 4] on one map: A_y [n, out_h, height] and
+    A_x [n, out_w, width_extent or width] (``roi_align_matmul.axis_matrix``)."""
+    n = boxes.shape[0]
+    start, length = _box_extent(boxes, scale, aligned)
+    rows, wy = _axis_samples(
+        start[:, 1], length[:, 1], jnp.full((n,), height), output_size[0], ratio
+    )
+    cols, wx = _axis_samples(
+        start[:, 0], length[:, 0], jnp.full((n,), width), output_size[1], ratio
+    )
+    return (
+        roi_align_matmul.axis_matrix(rows, wy, height),
+        roi_align_matmul.axis_matrix(cols, wx, width_extent or width),
+    )
+
+
+def _float_output(pooled: jax.Array, dtype) -> jax.Array:
+    """float32 pooled values in the features' dtype (float32 for integer features)."""
+    return pooled.astype(dtype) if jnp.issubdtype(dtype, jnp.floating) else pooled
+
+
 @functools.partial(jax.jit, static_argnames=("output_size", "sampling_ratio", "aligned"))
 def roi_align_flat(
     flat_features: jax.Array,
@@ -147,12 +199,7 @@ def roi_align_flat(
     boxes = jnp.asarray(boxes, jnp.float32)
     if boxes.ndim != 2 or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must be [n, 4], got {boxes.shape}")
-    scale = jnp.asarray(spatial_scales, jnp.float32)  # [n]
-    shift = ALIGNED_OFFSET if aligned else 0.0
-    start = boxes[:, :2] * scale[:, None] - shift  # [n, 2] (x, y)
-    length = (boxes[:, 2:] - boxes[:, :2]) * scale[:, None]  # [n, 2]
-    if not aligned:
-        length = jnp.maximum(length, 1.0)
+    start, length = _box_extent(boxes, spatial_scales, aligned)  # [n, 2] each
     rows, wy = _axis_samples(start[:, 1], length[:, 1], jnp.asarray(heights), out_h, ratio)
     cols, wx = _axis_samples(start[:, 0], length[:, 0], jnp.asarray(widths), out_w, ratio)
     widths = jnp.asarray(widths, jnp.int32)[:, None, None, None, None]  # [n, 1, 1, 1, 1]
@@ -163,13 +210,12 @@ def roi_align_flat(
         wy[:, :, :, None, None, None] * wx[:, None, None, :, :, None]
     )  # [n, oh, 2r, ow, 2r, 1]
     pooled = jnp.sum(patch.astype(jnp.float32) * weights, axis=(2, 4))  # [n, out_h, out_w, c]
-    if jnp.issubdtype(flat_features.dtype, jnp.floating):
-        return pooled.astype(flat_features.dtype)
-    return pooled
+    return _float_output(pooled, flat_features.dtype)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("output_size", "spatial_scale", "sampling_ratio", "aligned")
+    jax.jit,
+    static_argnames=("output_size", "spatial_scale", "sampling_ratio", "aligned", "impl"),
 )
 def roi_align(
     features: jax.Array,
@@ -178,6 +224,7 @@ def roi_align(
     spatial_scale: float = 1.0,
     sampling_ratio: int = 2,
     aligned: bool = True,
+    impl: str = "gather",
 ) -> jax.Array:
     """RoIAlign of boxes on one feature map (or a batch of maps, each with its boxes).
 
@@ -189,6 +236,8 @@ def roi_align(
       spatial_scale: feature pixels per image pixel, 1 / stride.
       sampling_ratio: samples a bin along each axis (static, >= 1; Detectron2's 0 is not).
       aligned: the half-pixel convention (see the module docstring).
+      impl: "gather", "matmul" (``jaxvision.ops.roi_align_matmul``; same values) or "auto"
+        (``roi_align_matmul.choose_impl``), static.
 
     Returns:
       [n, out_h, out_w, c] (or [b, n, out_h, out_w, c]) in the features' dtype.
@@ -206,12 +255,23 @@ def roi_align(
                 f"batched features {features.shape} need boxes [b, n, 4], got {boxes.shape}"
             )
         return jax.vmap(
-            lambda f, b: roi_align(f, b, output_size, spatial_scale, sampling_ratio, aligned)
+            lambda f, b: roi_align(f, b, output_size, spatial_scale, sampling_ratio, aligned, impl)
         )(features, boxes)
     if features.ndim != 3:
         raise ValueError(f"features must be [h, w, c] or [b, h, w, c], got {features.shape}")
     h, w, c = features.shape
     n = boxes.shape[0]
+    size, ratio = _pair(output_size), _check_sampling_ratio(sampling_ratio)
+    if roi_align_matmul.check_impl(impl) == "auto":
+        impl = roi_align_matmul.choose_impl([(h, w)], size, ratio)
+    if impl == "matmul":
+        if boxes.ndim != 2 or boxes.shape[-1] != 4:
+            raise ValueError(f"boxes must be [n, 4], got {boxes.shape}")
+        boxes = boxes.astype(jnp.float32)
+        a_y, a_x = _axis_matrices(boxes, spatial_scale, h, w, size, ratio, aligned)
+        stacked = roi_align_matmul.stack_maps([features[None]])  # [1, h, c, w]
+        pooled = roi_align_matmul.separable_pool(stacked, a_y[None], a_x[None])[0]
+        return _float_output(pooled, features.dtype)  # [n, out_h, out_w, c]
     full = lambda v: jnp.full((n,), v)  # noqa: E731
     return roi_align_flat(
         features.reshape(h * w, c),
@@ -289,6 +349,7 @@ def _level_tables(
         "aligned",
         "canonical_size",
         "canonical_level",
+        "impl",
     ),
 )
 def multilevel_roi_align(
@@ -299,11 +360,13 @@ def multilevel_roi_align(
     aligned: bool = True,
     canonical_size: float = CANONICAL_BOX_SIZE,
     canonical_level: int = CANONICAL_LEVEL,
+    impl: str = "gather",
 ) -> jax.Array:
     """RoIAlign of each box on its FPN level (``fpn_levels``), as Detectron2's ROIPooler.
 
-    Every level is gathered from one flattened array, so the cost does not grow with the
-    number of levels.
+    "gather": every level is gathered from one flattened array, so the cost does not grow
+    with the number of levels. "matmul": the levels stacked along the rows, two dense
+    matmuls a box (``jaxvision.ops.roi_align_matmul``), the same values.
 
     Args:
       pyramid: level -> [b, h_l, w_l, c] feature map at stride ``2**level`` (consecutive
@@ -314,6 +377,8 @@ def multilevel_roi_align(
       aligned: the half-pixel convention.
       canonical_size: box size of ``canonical_level`` (see ``fpn_levels``).
       canonical_level: level of a ``canonical_size`` box.
+      impl: "gather", "matmul" or "auto" (``roi_align_matmul.choose_impl`` on the levels'
+        sizes), static.
 
     Returns:
       [b, n, out_h, out_w, c] in the pyramid's dtype.
@@ -332,8 +397,14 @@ def multilevel_roi_align(
     b = next(iter(pyramid.values())).shape[0]
     if boxes.ndim != 3 or boxes.shape[0] != b or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must be [b={b}, n, 4], got {boxes.shape}")
-    flat, heights, widths, offsets = _level_tables(pyramid)  # [b, rows, c], [L] each
     level = fpn_levels(boxes, levels[0], levels[-1], canonical_size, canonical_level)  # [b, n]
+    size, ratio = _pair(output_size), _check_sampling_ratio(sampling_ratio)
+    if roi_align_matmul.check_impl(impl) == "auto":
+        shapes = [pyramid[lvl].shape[1:3] for lvl in levels]
+        impl = roi_align_matmul.choose_impl(shapes, size, ratio)
+    if impl == "matmul":
+        return _multilevel_matmul(pyramid, boxes, level, size, ratio, aligned)
+    flat, heights, widths, offsets = _level_tables(pyramid)  # [b, rows, c], [L] each
     index = level - levels[0]  # [b, n]
     scales = np.array([math.ldexp(1.0, -lvl) for lvl in levels], np.float32)  # [L]
 
@@ -351,3 +422,35 @@ def multilevel_roi_align(
         )
 
     return jax.vmap(one_image)(flat, boxes, index)
+
+
+def _multilevel_matmul(
+    pyramid: Mapping[int, jax.Array],
+    boxes: jax.Array,
+    level: jax.Array,
+    output_size: tuple[int, int],
+    ratio: int,
+    aligned: bool,
+) -> jax.Array:
+    """``multilevel_roi_align``'s matmul form: boxes [b, n, 4] on their levels [b, n].
+
+    A box's A_y is zero outside its level's rows of the stacked maps, and its A_x is its
+    level's alone (the other levels' are zeroed before the sum).
+    """
+    levels = sorted(pyramid)
+    b, n = boxes.shape[:2]
+    stacked = roi_align_matmul.stack_maps([pyramid[lvl] for lvl in levels])
+    widest = stacked.shape[-1]
+    flat_boxes = boxes.reshape(b * n, 4)
+    a_y, a_x = [], 0.0
+    for lvl in levels:
+        h, w = pyramid[lvl].shape[1:3]
+        on = (level.reshape(b * n) == lvl).astype(jnp.float32)[:, None, None]  # [b * n, 1, 1]
+        scale = math.ldexp(1.0, -lvl)
+        y, x = _axis_matrices(flat_boxes, scale, h, w, output_size, ratio, aligned, widest)
+        a_y.append(y * on)  # [b * n, out_h, h]
+        a_x = a_x + x * on  # [b * n, out_w, widest]
+    a_y = jnp.concatenate(a_y, axis=-1).reshape(b, n, output_size[0], -1)  # [b, n, oh, rows]
+    a_x = a_x.reshape(b, n, output_size[1], widest)
+    pooled = roi_align_matmul.separable_pool(stacked, a_y, a_x)  # [b, n, oh, ow, c]
+    return _float_output(pooled, next(iter(pyramid.values())).dtype)

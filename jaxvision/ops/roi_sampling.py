@@ -27,9 +27,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision.ops import boxes as box_ops
-from jaxvision.ops import matching
+from jaxvision.ops import matching, roi_align_matmul
 from jaxvision.ops.proposals import RPN_DELTA_WEIGHTS
-from jaxvision.ops.roi_align import roi_align_flat
+from jaxvision.ops.roi_align import (
+    _axis_samples,
+    _box_extent,
+    _check_sampling_ratio,
+    _pair,
+    roi_align_flat,
+)
 
 # Box-delta weights of the RoI box head (Detectron2's ROI_BOX_HEAD.BBOX_REG_WEIGHTS).
 ROI_DELTA_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -226,18 +232,22 @@ def sample_rois(
     }
 
 
-@functools.partial(jax.jit, static_argnames=("mask_size", "sampling_ratio"))
+@functools.partial(jax.jit, static_argnames=("mask_size", "sampling_ratio", "impl"))
 def mask_targets(
     gt_masks: jax.Array,
     matched_gt: jax.Array,
     rois: jax.Array,
     mask_size: int | Sequence[int] = 28,
     sampling_ratio: int = 2,
+    impl: str = "gather",
 ) -> jax.Array:
     """Each RoI's matched gt mask cropped and resized to ``mask_size`` (RoIAlign, >= 0.5).
 
-    Only the RoI's own instance is read (no [S, H, W] copy of the masks): the masks are one
-    flat array and each RoI reads its gt's rows.
+    Only the RoI's own instance is read (no [S, H, W] copy of the masks). "gather": the
+    masks are one flat array and each RoI gathers its samples from its gt's pixels
+    (``roi_align_flat``). "matmul": each RoI gathers the whole mask rows its samples read,
+    weights them, and a matmul does the columns (``_crops_by_rows``); the same RoIAlign
+    values up to float rounding, so a pixel within rounding of 0.5 may differ.
 
     Args:
       gt_masks: [m, h, w] instance masks of the image (nonzero inside), any dtype.
@@ -245,6 +255,7 @@ def mask_targets(
       rois: [S, 4] xyxy RoIs in the masks' pixels.
       mask_size: output size, an int or a (height, width) tuple (static).
       sampling_ratio: RoIAlign samples a bin along each axis.
+      impl: "gather", "matmul" or "auto" (``roi_align_matmul.choose_rows_impl``), static.
 
     Returns:
       [S, mask_h, mask_w] float32 targets in {0, 1}.
@@ -259,9 +270,16 @@ def mask_targets(
         raise ValueError(f"gt_masks must be [m, h, w], got {gt_masks.shape}")
     m, h, w = gt_masks.shape
     s = rois.shape[0]
+    size = _pair(mask_size)
     if m == 0:
-        size = (mask_size, mask_size) if isinstance(mask_size, int) else tuple(mask_size)
         return jnp.zeros((s, *size), jnp.float32)
+    if roi_align_matmul.check_impl(impl) == "auto":
+        impl = roi_align_matmul.choose_rows_impl(w, size, _check_sampling_ratio(sampling_ratio))
+    if impl == "matmul":
+        sampling_ratio = _check_sampling_ratio(sampling_ratio)
+        binary = (gt_masks != 0).astype(jnp.uint8)  # [m, h, w]
+        crops = _crops_by_rows(binary, matched_gt, lax.stop_gradient(rois), size, sampling_ratio)
+        return (crops >= MASK_TARGET_THRESHOLD).astype(jnp.float32)
     binary = (gt_masks != 0).astype(jnp.uint8).reshape(m * h * w, 1)  # [m * h * w, 1]
     full = lambda v: jnp.full((s,), v, jnp.int32)  # noqa: E731
     crops = roi_align_flat(
@@ -276,3 +294,28 @@ def mask_targets(
         aligned=True,
     )  # [S, mh, mw, 1]
     return (crops[..., 0] >= MASK_TARGET_THRESHOLD).astype(jnp.float32)
+
+
+def _crops_by_rows(
+    masks: jax.Array,
+    owner: jax.Array,
+    boxes: jax.Array,
+    size: tuple[int, int],
+    sampling_ratio: int,
+) -> jax.Array:
+    """Aligned RoIAlign of boxes [n, 4] on their own masks [m, h, w]: [n, out_h, out_w] f32.
+
+    Each box gathers the 2 * ``sampling_ratio`` mask rows of every output row and sums
+    them with their bilinear weights; the columns are then one matmul with the dense
+    column weights (``roi_align_matmul.axis_matrix``).
+    """
+    _, h, w = masks.shape
+    n = boxes.shape[0]
+    start, length = _box_extent(boxes.astype(jnp.float32), 1.0, aligned=True)  # [n, 2] each
+    rows, wy = _axis_samples(start[:, 1], length[:, 1], jnp.full((n,), h), size[0], sampling_ratio)
+    cols, wx = _axis_samples(start[:, 0], length[:, 0], jnp.full((n,), w), size[1], sampling_ratio)
+    owner = jnp.asarray(owner, jnp.int32)[:, None, None]  # [n, 1, 1]
+    picked = masks[owner, rows].astype(jnp.float32)  # [n, out_h, 2r, w]
+    pooled_rows = jnp.einsum("nyrw,nyr->nyw", picked, wy)  # [n, out_h, w]
+    a_x = roi_align_matmul.axis_matrix(cols, wx, w)  # [n, out_w, w]
+    return jnp.einsum("nyw,nxw->nyx", pooled_rows, a_x)  # [n, out_h, out_w]

@@ -43,6 +43,10 @@ def get_config():
     kw.box_head_fc = 128
     kw.mask_head_features = 32
     kw.mask_head_convs = 2
+    # The FPN's and heads' convs by the "auto" lowering, not XLA's: XLA:CPU computes the
+    # weight gradient of the mask head's 2x2 stride-2 deconv as a slow dilated conv, "auto"
+    # as a matmul. RoIAlign keeps roi_align_impl="auto" (dense matmuls on these small maps).
+    kw.conv_impl = "auto"
     # Delete keys the retinanet / fcos configs use but Mask R-CNN does not read.
     for key in ("head_convs", "head_norm"):
         del kw[key]
