@@ -156,6 +156,35 @@ TORCH_CONFIG_KEYS = (
 # Restoration entries time the network on pairs: no degradation in the step.
 PAIRS = MappingProxyType({"degradation.kind": "none"})
 
+# Mask R-CNN R50-FPN (Detectron2's mask_rcnn_R_50_FPN): P2-P6 RPN with 32-512 px anchors,
+# 2000 / 1000 (train / test) candidates a level and 1000 proposals, 256 anchors and 512 RoIs
+# an image, a 2 x 1024 fc box head, a 4-conv 256-wide mask head on every positive RoI
+# (512 * 0.25), 100 detections; over the small config's keys.
+MASKRCNN_R50_FPN = MappingProxyType(
+    {
+        "dataset.name": "coco/2017",  # its 80 classes
+        "model.backbone": "resnet50",
+        "model.backbone_kwargs": {},
+        "model.kwargs.fpn_features": 256,
+        "model.kwargs.min_level": 2,
+        "model.kwargs.max_level": 6,
+        "model.kwargs.roi_max_level": 5,
+        "model.kwargs.anchor_size_scale": 8.0,
+        "model.kwargs.rpn_pre_nms_top_k": [2000, 1000],
+        "model.kwargs.rpn_post_nms_top_k": [1000, 1000],
+        "model.kwargs.rpn_samples": 256,
+        "model.kwargs.roi_samples": 512,
+        "model.kwargs.roi_positive_fraction": 0.25,
+        "model.kwargs.mask_samples": 128,
+        "model.kwargs.box_head_fc": 1024,
+        "model.kwargs.mask_head_features": 256,
+        "model.kwargs.mask_head_convs": 4,
+        "detection.max_boxes": 100,
+        "detection.max_detections": 100,
+        "detection.pre_nms_top_k": 1000,
+    }
+)
+
 ENTRIES: tuple[Entry, ...] = (
     # Classification.
     Entry(
@@ -379,6 +408,43 @@ ENTRIES: tuple[Entry, ...] = (
             "model.kwargs.low_level_features": 48,
             "model.kwargs.decoder_features": 256,
         },
+        smoke_image_size=64,
+    ),  # fmt: skip
+    # Instance segmentation: Mask R-CNN small on the built-in 128 px shapes and at 256 px;
+    # the R50-FPN of the paper (Detectron2's defaults) on COCO at 800 px. Inference is the
+    # task's predict: detections after NMS and their masks pasted into the image.
+    Entry(
+        "maskrcnn_small",
+        "train/configs/maskrcnn_small.py",
+        SMALL,
+        128,
+        SHAPES_CLASSES,
+        16,
+        256,
+        steps=3,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "maskrcnn_small_256",
+        "train/configs/maskrcnn_small.py",
+        SMALL,
+        256,
+        SHAPES_CLASSES,
+        4,
+        64,
+        steps=3,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "maskrcnn_resnet50_800",
+        "train/configs/maskrcnn_small.py",
+        STANDARD,
+        800,
+        COCO_CLASSES,
+        1,
+        8,
+        steps=2,
+        overrides=MASKRCNN_R50_FPN,
         smoke_image_size=64,
     ),  # fmt: skip
 )
