@@ -23,6 +23,9 @@ import jax.numpy as jnp
 IGNORE_LABEL = 255
 # Laplace smoothing of the soft Dice ratio: keeps it defined for empty classes.
 DICE_SMOOTH = 1.0
+# Cap of a median-frequency balancing weight: a class seen a handful of times must not
+# dominate the loss.
+MAX_BALANCED_WEIGHT = 10.0
 
 
 def _pixel_weights(
@@ -120,3 +123,51 @@ def soft_dice_loss(
             raise ValueError(f"class_weights must have {num_classes} entries, got {weights.shape}")
         present = present * weights
     return jnp.sum((1.0 - dice) * present) / jnp.maximum(jnp.sum(present), 1e-12)
+
+
+def class_pixel_counts(labels: jax.Array, num_classes: int, ignore_label: int = IGNORE_LABEL):
+    """Pixels of each class in a batch of class maps, ignored pixels left out.
+
+    Args:
+      labels: [b, h, w] integer class ids.
+      num_classes: k.
+      ignore_label: the label of ignored pixels (ids outside [0, k) count nowhere too).
+
+    Returns:
+      float32 [k] counts.
+
+    Example:
+      >>> class_pixel_counts(jnp.array([[[0, 1], [1, 255]]]), 3).tolist()
+      [1.0, 2.0, 0.0]
+    """
+    valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)  # [b, h, w]
+    safe = jnp.where(valid, labels, 0).ravel()  # [b h w]
+    return jnp.zeros((num_classes,), jnp.float32).at[safe].add(valid.ravel().astype(jnp.float32))
+
+
+def balanced_class_weights(
+    counts: jax.Array, power: float = 0.5, max_weight: float = MAX_BALANCED_WEIGHT
+) -> jax.Array:
+    """Median-frequency balancing (Eigen & Fergus; SegNet), softened by ``power``.
+
+    ``w_c = (median(f) / f_c) ** power`` over the class frequencies ``f`` of ``counts`` (each
+    count + 1, so an unseen class gets a finite weight), capped at ``max_weight``: power 1 is
+    median-frequency balancing, 0.5 its square root (rare classes lifted, the background not
+    silenced), 0 no weighting.
+
+    Args:
+      counts: [k] pixels seen of each class.
+      power: the exponent.
+      max_weight: the cap of any weight.
+
+    Returns:
+      float32 [k] weights; the class at the median frequency weighs 1.
+
+    Example:
+      >>> weights = balanced_class_weights(jnp.array([900.0, 99.0, 9.0]), power=1.0)
+      >>> [round(float(w), 2) for w in weights]
+      [0.11, 1.0, 10.0]
+    """
+    freq = (counts.astype(jnp.float32) + 1.0) / jnp.sum(counts + 1.0)  # [k]
+    weights = (jnp.median(freq) / freq) ** power  # [k]
+    return jnp.minimum(weights, max_weight)

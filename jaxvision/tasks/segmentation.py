@@ -17,7 +17,10 @@ largest id).
 
 Config keys (besides the engine's): ``model.name``, ``model.dtype``, ``model.kwargs``;
 ``segmentation.schema`` ("": from ``dataset.name``), ``segmentation.class_weights`` (() or
-one weight a class), ``segmentation.dice_weight``.
+one weight a class), ``segmentation.balance_classes`` (0, or the power of median-frequency
+balancing weights counted from the training labels seen so far, in place of fixed
+``class_weights``: 0.5 lifts rare classes without silencing the background),
+``segmentation.dice_weight``.
 
 Example:
   python -m train --config=train/configs/unet_small.py --workdir=/tmp/unet
@@ -37,10 +40,19 @@ import numpy as np
 from jaxvision.data import segmentation_schemas
 from jaxvision.data.sources import DatasetMeta
 from jaxvision.evaluators import ConfusionMatrixEvaluator, Evaluator
-from jaxvision.losses.segmentation import IGNORE_LABEL, pixel_cross_entropy, soft_dice_loss
+from jaxvision.losses.segmentation import (
+    IGNORE_LABEL,
+    balanced_class_weights,
+    class_pixel_counts,
+    pixel_cross_entropy,
+    soft_dice_loss,
+)
 from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, registry_model
 
 LABELS_KEY = "segmentation_mask"
+# Collection of the class pixel counts of the training labels seen so far (with
+# ``segmentation.balance_classes``), checkpointed with the model.
+CLASS_COUNTS = "class_counts"
 # Normalised (ymin, xmin, ymax, xmax) of the whole image.
 FULL_WINDOW = (0.0, 0.0, 1.0, 1.0)
 
@@ -74,6 +86,12 @@ class SegmentationTask(SingleNetworkTask):
                 f"{self.meta.num_classes} classes {self.meta.class_names}"
             )
         self.class_weights = weights or None
+        self.balance_power = float(seg.get("balance_classes", 0.0))
+        if self.balance_power and self.class_weights:
+            raise ValueError(
+                "segmentation.class_weights and segmentation.balance_classes both weight the "
+                "classes: set one"
+            )
         self.dice_weight = float(seg.get("dice_weight", 0.0))
 
     # -- data ----------------------------------------------------------------------
@@ -108,6 +126,36 @@ class SegmentationTask(SingleNetworkTask):
     def model(self) -> nn.Module:
         return registry_model(self.config, self.meta.num_classes)
 
+    def init_variables(self, rng: jax.Array, batch: Batch) -> dict[str, Variables]:
+        """The model's variables, plus zero class pixel counts when the classes are balanced
+        from the labels (``segmentation.balance_classes``)."""
+        variables = super().init_variables(rng, batch)
+        if self.balance_power:
+            counts = jnp.zeros((self.meta.num_classes,), jnp.float32)  # [k]
+            variables[MODEL] = {**variables[MODEL], CLASS_COUNTS: {"counts": counts}}
+        return variables
+
+    def apply_model(
+        self, variables: Variables, images: jax.Array, train: bool, **kwargs: Any
+    ) -> Any:
+        """The model on uint8 images, without the class-count collection (not the
+        network's)."""
+        variables = {k: v for k, v in variables.items() if k != CLASS_COUNTS}
+        if "mutable" in kwargs:
+            kwargs["mutable"] = [k for k in kwargs["mutable"] if k != CLASS_COUNTS]
+        return super().apply_model(variables, images, train, **kwargs)
+
+    def _class_weights(self, model_state: Any, labels: jax.Array) -> tuple[Any, Any]:
+        """The classes' loss weights (the config's, or balanced from the counts updated with
+        this batch's labels) and the state's updated count collection ({} without)."""
+        if not self.balance_power:
+            return self.class_weights, {}
+        counts = model_state[CLASS_COUNTS]["counts"]  # [k]
+        counts = counts + class_pixel_counts(labels, self.meta.num_classes, IGNORE_LABEL)
+        counts = jax.lax.stop_gradient(counts)
+        weights = balanced_class_weights(counts, self.balance_power)  # [k]
+        return weights, {CLASS_COUNTS: {"counts": counts}}
+
     def loss(
         self, params: Any, model_state: Any, batch: Batch, rng: jax.Array
     ) -> tuple[jax.Array, tuple[Any, Metrics]]:
@@ -115,14 +163,16 @@ class SegmentationTask(SingleNetworkTask):
             params, model_state, batch["image"], rng
         )  # [b, h, w, k]
         labels = _labels(batch)  # [b, h, w]
-        terms = {"ce_loss": pixel_cross_entropy(logits, labels, IGNORE_LABEL, self.class_weights)}
+        weights, counts = self._class_weights(model_state, labels)
+        terms = {"ce_loss": pixel_cross_entropy(logits, labels, IGNORE_LABEL, weights)}
         if self.dice_weight:
-            dice = soft_dice_loss(logits, labels, IGNORE_LABEL, self.class_weights)
+            dice = soft_dice_loss(logits, labels, IGNORE_LABEL, weights)
             terms["dice_loss"] = self.dice_weight * dice
         valid = labels != IGNORE_LABEL  # [b, h, w]
         correct = (jnp.argmax(logits, axis=-1) == labels) & valid
         accuracy = jnp.sum(correct) / jnp.maximum(jnp.sum(valid), 1)
-        return sum(terms.values()), (new_state, {**terms, "pixel_accuracy": accuracy})
+        metrics = {**terms, "pixel_accuracy": accuracy}
+        return sum(terms.values()), ({**dict(new_state), **counts}, metrics)
 
     # -- evaluation and inference --------------------------------------------------
     def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> jax.Array:

@@ -18,7 +18,9 @@ def segmentation_config() -> ml_collections.ConfigDict:
       segmentation: ``schema`` (which features hold the image and the label map and how raw
         ids become classes, ``jaxvision.data.segmentation_schemas``; "" picks it from
         ``dataset.name``), ``class_weights`` (() or one weight a class, e.g. to lift rare
-        classes), ``dice_weight`` (weight of the soft Dice loss added to the cross entropy).
+        classes), ``balance_classes`` (0.5: square-root median-frequency weights counted
+        from the training labels, which lift the rare classes of any dataset; 0 for none),
+        ``dice_weight`` (weight of the soft Dice loss added to the cross entropy).
       model.kwargs: the segmentation model's fields (a config replaces them).
 
     Data: ``train_pp`` rescales by 0.75-1.25 and crops or pads (with the ignore label) to
@@ -35,6 +37,7 @@ def segmentation_config() -> ml_collections.ConfigDict:
     c.segmentation = ml_collections.ConfigDict()
     c.segmentation.schema = ""
     c.segmentation.class_weights = ()
+    c.segmentation.balance_classes = 0.5
     c.segmentation.dice_weight = 0.0
     c.optimizer.name = "adamw"
     c.optimizer.learning_rate = 2e-3
