@@ -353,11 +353,12 @@ ENTRIES: tuple[Entry, ...] = (
         torch_ref="deblurgan_generator",
         smoke_image_size=32,
     ),  # fmt: skip
-    # Semantic segmentation: the small configs on the built-in 128 px shapes, the U-Net also
-    # at 256 px; DeepLabV3+ with a ResNet-50 at output stride 16 on 512 px (ADE20K's size).
+    # Semantic segmentation: the small configs on the built-in 128 px shapes, the classic U-Net
+    # (against plain torch.nn) also at 256 px; DeepLabV3+ with a ResNet-50 at output stride 16
+    # on 512 px (ADE20K's size).
     Entry(
-        "unet_small",
-        "train/configs/unet_small.py",
+        "unet_plain_small",
+        "train/configs/unet_plain_small.py",
         SMALL,
         128,
         SHAPES_SEGMENTATION_CLASSES,
@@ -369,8 +370,8 @@ ENTRIES: tuple[Entry, ...] = (
         smoke_image_size=32,
     ),  # fmt: skip
     Entry(
-        "unet_small_256",
-        "train/configs/unet_small.py",
+        "unet_plain_small_256",
+        "train/configs/unet_plain_small.py",
         SMALL,
         256,
         SHAPES_SEGMENTATION_CLASSES,
@@ -381,6 +382,28 @@ ENTRIES: tuple[Entry, ...] = (
         smoke_image_size=32,
     ),  # fmt: skip
     Entry(
+        "unet_small",
+        "train/configs/unet_small.py",
+        SMALL,
+        128,
+        SHAPES_SEGMENTATION_CLASSES,
+        16,
+        256,
+        steps=5,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "unet_small_256",
+        "train/configs/unet_small.py",
+        SMALL,
+        256,
+        SHAPES_SEGMENTATION_CLASSES,
+        4,
+        64,
+        steps=5,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
         "deeplabv3plus_small",
         "train/configs/deeplabv3plus_small.py",
         SMALL,
@@ -388,6 +411,17 @@ ENTRIES: tuple[Entry, ...] = (
         SHAPES_SEGMENTATION_CLASSES,
         16,
         256,
+        steps=5,
+        smoke_image_size=64,
+    ),  # fmt: skip
+    Entry(
+        "deeplabv3plus_small_256",
+        "train/configs/deeplabv3plus_small.py",
+        SMALL,
+        256,
+        SHAPES_SEGMENTATION_CLASSES,
+        4,
+        64,
         steps=5,
         smoke_image_size=64,
     ),  # fmt: skip

@@ -33,7 +33,11 @@ TINY = {
     "dataset.eval_pp": "letterbox(32)",
 }
 MODEL_TINY = {
-    "unet_small": {"model.kwargs.features": (4, 8)},
+    "unet_small": {
+        "model.kwargs.backbone": "resnet_tiny",
+        "model.kwargs.backbone_kwargs": {"num_filters": 8},
+        "model.kwargs.decoder_features": (8, 8, 8, 4, 4),
+    },
     "deeplabv3plus_small": {
         "model.kwargs.backbone": "resnet_tiny",
         "model.kwargs.backbone_kwargs": {"num_filters": 8},

@@ -23,6 +23,7 @@ from jaxvision.models import (
     srgan,
     transform_net,
     unet,
+    unet_resnet,
     vgg,
     vit,
 )
@@ -52,6 +53,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "adain_decoder": adain.AdaINDecoder,
     "unet": unet.UNet,
     "unet_small": unet.UNetSmall,
+    "unet_resnet": unet_resnet.ResNetUNet,
     "deeplabv3plus": deeplab.DeepLabV3Plus,
     "deeplabv3plus_resnet18": deeplab.DeepLabV3PlusResNet18,
     "deeplabv3plus_resnet50": deeplab.DeepLabV3PlusResNet50,

@@ -48,6 +48,61 @@ DILATION_OF_OUTPUT_STRIDE = {16: (False, False, True), 8: (False, True, True)}
 DEFAULT_ATROUS_RATES = (6, 12, 18)
 
 
+def resnet_features(
+    backbone: str,
+    backbone_kwargs: Any,
+    norm: str,
+    dtype: Any,
+    param_dtype: Any,
+    conv_impl: str | ConvRules,
+    bn_momentum: float,
+    replace_stride_with_dilation: Sequence[bool] | None = None,
+    name: str = "backbone",
+) -> nn.Module:
+    """A ``BACKBONES`` ResNet returning its stage outputs ("C2" ... "C5"), the encoder of the
+    segmentation models.
+
+    Args:
+      backbone: a key of ``BACKBONES``.
+      backbone_kwargs: more ResNet fields (``num_filters``, ``remat`` ...), or None.
+      norm: "batch" or "group" (GroupNorm of 8 groups); any other value gives BatchNorm.
+      dtype: compute dtype.
+      param_dtype: parameter dtype.
+      conv_impl: the convs' lowering.
+      bn_momentum: BatchNorm running-average decay.
+      replace_stride_with_dilation: the ResNet's atrous flags (None: none).
+      name: the module's name.
+
+    Returns:
+      The unbound module.
+
+    Raises:
+      ValueError: an unknown backbone.
+
+    Example:
+      >>> net = resnet_features("resnet_tiny", None, "batch", jnp.float32, jnp.float32, "xla", 0.9)
+      >>> out = jax.eval_shape(lambda x: net.init_with_output(jax.random.key(0), x, train=False)[0],
+      ...                      jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32))
+      >>> out["C5"].shape
+      (1, 2, 2, 128)
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; valid: {sorted(BACKBONES)}")
+    norms = {"batch": nn.BatchNorm, "group": functools.partial(nn.GroupNorm, num_groups=8)}
+    return BACKBONES[backbone](
+        num_classes=1,
+        features_only=True,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        conv_impl=conv_impl,
+        norm=norms.get(norm, nn.BatchNorm),
+        bn_momentum=bn_momentum,
+        name=name,
+        **dict(backbone_kwargs or {}),
+    )
+
+
 def _conv_norm_relu(
     x: jax.Array, width: int, kernel: int, name: str, conv: Any, norm: Any, dilation: int = 1
 ) -> jax.Array:
@@ -118,22 +173,18 @@ class DeepLabV3Plus(nn.Module):
     bn_momentum: float = 0.9
 
     def _backbone(self) -> nn.Module:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; valid: {sorted(BACKBONES)}")
         if self.output_stride not in DILATION_OF_OUTPUT_STRIDE:
             raise ValueError(f"output_stride must be 16 or 8, got {self.output_stride}")
-        norm = {"batch": nn.BatchNorm, "group": functools.partial(nn.GroupNorm, num_groups=8)}
-        return BACKBONES[self.backbone](
-            num_classes=1,
-            features_only=True,
+        return resnet_features(
+            self.backbone,
+            self.backbone_kwargs,
+            self.norm,
+            self.dtype,
+            self.param_dtype,
+            self.conv_impl,
+            self.bn_momentum,
             replace_stride_with_dilation=DILATION_OF_OUTPUT_STRIDE[self.output_stride],
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            conv_impl=self.conv_impl,
-            norm=norm.get(self.norm, nn.BatchNorm),
-            bn_momentum=self.bn_momentum,
             name="backbone",
-            **dict(self.backbone_kwargs or {}),
         )
 
     def _aspp(self, x: jax.Array, train: bool, conv: Any, norm: Any) -> jax.Array:

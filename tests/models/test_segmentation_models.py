@@ -46,6 +46,28 @@ def test_unet_trains_its_batch_stats_and_refuses_bad_input():
         UNet(num_classes=2, features=(4,), norm="layer").init(jax.random.key(0), x)
 
 
+@pytest.mark.parametrize("size", [(37, 50), (64, 64)])
+def test_resnet_unet_logits_at_input_size_with_skips_from_the_encoder(size):
+    model = get_model(
+        "unet_resnet", num_classes=NUM_CLASSES, backbone="resnet_tiny",
+        backbone_kwargs={"num_filters": 8}, decoder_features=(16, 8, 8, 4, 4),
+    )  # fmt: skip
+    out = _shape_of_apply(model, (2, *size, 3), jnp.bfloat16)
+    assert out.shape == (2, *size, NUM_CLASSES) and out.dtype == jnp.float32
+    variables = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), jnp.zeros((1, *size, 3)), train=False)
+    )
+    params = variables["params"]
+    # Level 0 reads C5 (64 ch) upsampled + C4 (32 ch); level 3 (stride 2) has no skip.
+    assert params["dec0_conv1"]["kernel"].shape == (3, 3, 64 + 32, 16)
+    assert params["dec3_conv1"]["kernel"].shape == (3, 3, 8, 4)
+    assert "encoder" in params and "head" in params
+    with pytest.raises(ValueError, match="five|5 widths"):
+        get_model("unet_resnet", num_classes=2, decoder_features=(8, 8)).init(
+            jax.random.key(0), jnp.zeros((1, 32, 32, 3))
+        )
+
+
 @pytest.mark.parametrize("output_stride", [16, 8])
 def test_deeplab_logits_at_input_size_and_backbone_at_its_output_stride(output_stride):
     kwargs = dict(aspp_features=8, low_level_features=4, decoder_features=8)
@@ -153,10 +175,15 @@ def _conv_count(apply, variables, x) -> int:
     return primitives(jax.make_jaxpr(apply)(variables, x).jaxpr).count("conv_general_dilated")
 
 
-@pytest.mark.parametrize("name", ["unet", "deeplabv3plus"])
+@pytest.mark.parametrize("name", ["unet", "deeplabv3plus", "unet_resnet"])
 def test_conv_impl_reaches_every_conv_and_the_lowerings_agree(name):
     kwargs = {
         "unet": dict(features=(4, 8), norm="group"),
+        "unet_resnet": dict(
+            backbone="resnet_tiny",
+            backbone_kwargs={"num_filters": 4},
+            decoder_features=(8, 4, 4, 4, 4),
+        ),
         "deeplabv3plus": dict(
             backbone="resnet_tiny", aspp_features=4, low_level_features=4, decoder_features=4
         ),

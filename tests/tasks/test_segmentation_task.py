@@ -42,7 +42,7 @@ def test_counts_and_weights_match_numpy():
 
 def _task(**overrides):
     config = runs.named_config(
-        "unet_small", {"model.kwargs.features": (4, 8), "dataset.name": "segmentation_folder",
+        "unet_plain_small", {"model.kwargs.features": (4, 8), "dataset.name": "segmentation_folder",
                        **overrides},
     )  # fmt: skip
     return get_task(config.task)(config, DatasetMeta("mine", CLASSES, 4))

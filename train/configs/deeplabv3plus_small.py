@@ -18,7 +18,7 @@ from train.configs import segmentation_common
 
 def get_config():
     c = segmentation_common.segmentation_config()
-    c.total_steps = 2000
+    c.total_steps = 5000
     c.model.name = "deeplabv3plus"
     c.model.kwargs.backbone = "resnet18"
     c.model.kwargs.backbone_kwargs = ml_collections.ConfigDict({"num_filters": 32})
