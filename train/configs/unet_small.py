@@ -26,7 +26,7 @@ from train.configs import segmentation_common
 
 def get_config():
     c = segmentation_common.segmentation_config()
-    c.total_steps = 4000
+    c.total_steps = 3600
     c.model.name = "unet_resnet"
     c.model.kwargs.backbone = "resnet18"
     c.model.kwargs.backbone_kwargs = ml_collections.ConfigDict({"num_filters": 32})
