@@ -7,9 +7,10 @@ strides 4, 8, 16 and 32. The decoder climbs back one level at a time: upsample x
 resolution (C4, C3, C2; no skip at strides 2 and 1), two 3x3 conv-norm-ReLU; a 1x1 conv gives
 the class logits at the input's size. Any input size works.
 
-Against the plain ``jaxvision.models.unet.UNet`` of the same cost, the residual encoder
-reaches its stride-4 features after one conv and learns object-level classes (which shape a
-pixel belongs to, not only whether it is foreground) several times faster.
+Unlike the plain ``jaxvision.models.unet.UNet``, whose encoder spends its first convs at full
+resolution, the residual encoder reaches its stride-4 features after one conv, which helps it
+learn object-level classes (which shape a pixel belongs to, not only whether it is
+foreground).
 
 Parameter names::
 

@@ -76,30 +76,37 @@ BOXES = np.array(
 )
 
 
+@pytest.mark.parametrize("impl", ["gather", "matmul"])
 @pytest.mark.parametrize("aligned", [True, False])
 @pytest.mark.parametrize("ratio,output_size", [(2, (3, 4)), (1, (2, 2)), (3, (1, 1))])
-def test_matches_reference_on_and_across_borders(aligned, ratio, output_size):
+def test_matches_reference_on_and_across_borders(aligned, ratio, output_size, impl):
     feature = np.random.default_rng(0).normal(size=(10, 12, 3)).astype(np.float32)
-    out = ra.roi_align(feature, BOXES, output_size, sampling_ratio=ratio, aligned=aligned)
+    out = ra.roi_align(
+        feature, BOXES, output_size, sampling_ratio=ratio, aligned=aligned, impl=impl
+    )
     expected = ref_roi_align(feature, BOXES, *output_size, 1.0, ratio, aligned)
     np.testing.assert_allclose(np.asarray(out), expected, atol=2e-5)
     assert np.all(np.asarray(out)[4] == 0)  # the box outside the map
 
 
-def test_spatial_scale_and_batch():
+@pytest.mark.parametrize("impl", ["gather", "matmul"])
+def test_spatial_scale_and_batch(impl):
     rng = np.random.default_rng(1)
     features = rng.normal(size=(2, 6, 5, 4)).astype(np.float32)
     boxes = rng.uniform(-8, 48, size=(2, 7, 4)).astype(np.float32)  # image pixels, stride 8
     boxes[..., 2:] = boxes[..., :2] + rng.uniform(0.1, 30, size=(2, 7, 2))
-    out = jax.jit(lambda f, b: ra.roi_align(f, b, 7, spatial_scale=1 / 8))(features, boxes)
+    out = jax.jit(lambda f, b: ra.roi_align(f, b, 7, spatial_scale=1 / 8, impl=impl))(
+        features, boxes
+    )
     for i in range(2):
         expected = ref_roi_align(features[i], boxes[i], 7, 7, 1 / 8, 2, True)
         np.testing.assert_allclose(np.asarray(out[i]), expected, atol=2e-5)
 
 
-def test_bfloat16_features_keep_their_dtype():
+@pytest.mark.parametrize("impl", ["gather", "matmul"])
+def test_bfloat16_features_keep_their_dtype(impl):
     feature = jnp.asarray(np.random.default_rng(2).normal(size=(8, 8, 2)), jnp.bfloat16)
-    out = ra.roi_align(feature, BOXES[:4], 2)
+    out = ra.roi_align(feature, BOXES[:4], 2, impl=impl)
     assert out.dtype == jnp.bfloat16
     expected = ref_roi_align(np.asarray(feature, np.float32), BOXES[:4], 2, 2, 1.0, 2, True)
     np.testing.assert_allclose(np.asarray(out, np.float32), expected, atol=3e-2)

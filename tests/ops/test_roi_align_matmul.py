@@ -1,5 +1,6 @@
-"""The matmul form of RoIAlign (jaxvision.ops.roi_align_matmul): the NumPy reference's values
-on the same border and sub-pixel boxes, and the gather form's values and gradients."""
+"""The matmul form of RoIAlign (jaxvision.ops.roi_align_matmul): the FPN and mask-target forms
+against the NumPy reference and the gather form's values and gradients (the single-map cases
+run both forms in tests/ops/test_roi_align.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -10,31 +11,6 @@ from jaxvision.ops import roi_align as ra
 from jaxvision.ops import roi_align_matmul as ram
 from jaxvision.ops import roi_sampling
 from tests.ops.test_roi_align import BOXES, ref_roi_align
-
-
-@pytest.mark.parametrize("aligned", [True, False])
-@pytest.mark.parametrize("ratio,output_size", [(2, (3, 4)), (1, (2, 2)), (3, (1, 1))])
-def test_matches_reference_on_and_across_borders(aligned, ratio, output_size):
-    feature = np.random.default_rng(0).normal(size=(10, 12, 3)).astype(np.float32)
-    out = ra.roi_align(
-        feature, BOXES, output_size, sampling_ratio=ratio, aligned=aligned, impl="matmul"
-    )
-    expected = ref_roi_align(feature, BOXES, *output_size, 1.0, ratio, aligned)
-    np.testing.assert_allclose(np.asarray(out), expected, atol=2e-5)
-    assert np.all(np.asarray(out)[4] == 0)  # the box outside the map
-
-
-def test_spatial_scale_batch_and_dtype():
-    rng = np.random.default_rng(1)
-    features = rng.normal(size=(2, 6, 5, 4)).astype(np.float32)
-    boxes = rng.uniform(-8, 48, size=(2, 7, 4)).astype(np.float32)  # image pixels, stride 8
-    boxes[..., 2:] = boxes[..., :2] + rng.uniform(0.1, 30, size=(2, 7, 2))
-    out = ra.roi_align(features, boxes, 7, spatial_scale=1 / 8, impl="matmul")
-    for i in range(2):
-        expected = ref_roi_align(features[i], boxes[i], 7, 7, 1 / 8, 2, True)
-        np.testing.assert_allclose(np.asarray(out[i]), expected, atol=2e-5)
-    half = ra.roi_align(jnp.asarray(features, jnp.bfloat16), boxes, 2, 1 / 8, impl="matmul")
-    assert half.dtype == jnp.bfloat16
 
 
 def _pyramid_and_boxes(seed=4):
