@@ -198,6 +198,49 @@ def quick_cases() -> list[ConvCase]:
     ]
 
 
+def unet_plain_cases() -> list[ConvCase]:
+    """The classic U-Net of ``unet_plain_small`` (widths 8-128) on 128 px images."""
+    net, cases = "unet_plain", [ConvCase("unet_plain", 128, 3, 8, 3, 1, first=True)]
+    widths = (8, 16, 32, 64, 128)
+    for i, width in enumerate(widths):
+        size = 128 >> i
+        if i > 0:
+            cases.append(ConvCase(net, size, widths[i - 1], width, 3, 1))
+        cases.append(ConvCase(net, size, width, width, 3, 1, count=2 if i < 4 else 1))
+    for i in range(3, -1, -1):
+        size, width = 128 >> i, widths[i]
+        cases.append(ConvCase(net, size // 2, widths[i + 1], width, 2, 2, transpose=True))
+        cases.append(ConvCase(net, size, 2 * width, width, 3, 1))
+    cases.append(ConvCase(net, 128, 8, 9, 1, 1))  # the head
+    return cases
+
+
+def srresnet_small_cases() -> list[ConvCase]:
+    """SRResNet x4 of ``srresnet_small`` (6 blocks, 32 channels) on 24 px inputs."""
+    net = "srresnet_small"
+    return [
+        ConvCase(net, 24, 3, 32, 9, 1, first=True),
+        ConvCase(net, 24, 32, 32, 3, 1, count=13),  # 6 blocks of two, and the middle conv
+        ConvCase(net, 24, 32, 128, 3, 1),
+        ConvCase(net, 48, 32, 128, 3, 1),
+        ConvCase(net, 96, 32, 3, 9, 1),
+    ]
+
+
+def deblur_small_cases() -> list[ConvCase]:
+    """The DeblurGAN generator of ``deblur_small`` (16 channels, 4 blocks) on 128 px."""
+    net = "deblur_small"
+    return [
+        ConvCase(net, 128, 3, 16, 7, 1, first=True),
+        ConvCase(net, 128, 16, 32, 3, 2),
+        ConvCase(net, 64, 32, 64, 3, 2),
+        ConvCase(net, 32, 64, 64, 3, 1, count=8),
+        ConvCase(net, 32, 64, 32, 3, 2, transpose=True),
+        ConvCase(net, 64, 32, 16, 3, 2, transpose=True),
+        ConvCase(net, 128, 16, 3, 7, 1),
+    ]
+
+
 def _median_times(
     fns: dict[str, Callable[[], object]], repeats: int, min_time: float, warmup_s: float = 0.0
 ) -> dict[str, float]:
@@ -446,6 +489,9 @@ NETS = {
     "tiny_32": lambda: resnet_cases("tiny_32", 32, "cifar", RESNET_TINY),
     "decoder": transpose_cases,
     "other": other_cases,
+    "unet_plain": unet_plain_cases,  # --batch=16
+    "srresnet_small": srresnet_small_cases,  # --batch=16
+    "deblur_small": deblur_small_cases,  # --batch=8
 }
 
 

@@ -11,6 +11,8 @@ these lowerings, a module each:
   * "winograd" (`winograd`): Winograd's F(2x2, 3x3), 2.25x fewer FLOPs for 3x3 stride-1 convs.
   * "space_to_depth" (`space_to_depth`): a strided conv as a stride-1 conv over its input
     folded into channels; under "auto" only its forward value, the derivatives being XLA's.
+  * "width_fold" (`width_fold`): a stride-1 conv over few channels as a conv over blocks of
+    output columns folded into channels; under "auto" only its forward value, likewise.
 
 `impl="auto"` picks one per backend, shape and dtype by `rules.choose_impl` under
 `DEFAULT_RULES`; a `ConvRules` object as `impl` means "auto" under those rules. On GPU and
@@ -35,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision.ops.conv import im2col, space_to_depth, winograd, xla
+from jaxvision.ops.conv import im2col, space_to_depth, width_fold, winograd, xla
 from jaxvision.ops.conv.rules import (
     DEFAULT_RULES,
     EVERY_CONV_IMPLS,
@@ -62,6 +64,7 @@ _PARTIAL_IMPLS = {
         space_to_depth.applies,
         "strided convs (some stride > 1) of one group, no dilation",
     ),
+    "width_fold": (width_fold.applies, "stride-1 convs of one group, no dilation"),
 }
 
 
@@ -104,10 +107,13 @@ def conv_general(
       feature_group_count: number of groups (cin for a depthwise conv).
       impl: "xla" (`lax.conv_general_dilated`), "im2col" (slicing + matmuls), "winograd"
         (F(2x2, 3x3), for 3x3 stride-1 convs of one group only), "space_to_depth" (a strided
-        conv of one group, no dilation, as a stride-1 conv over the folded input), "auto"
+        conv of one group, no dilation, as a stride-1 conv over the folded input),
+        "width_fold" (a stride-1 conv of one group, no dilation, over blocks of output
+        columns folded into channels), "auto"
         (`choose_impl` under `DEFAULT_RULES` for the default backend, this shape and dtype;
         "xla" then runs its derivatives on batch chunks of `choose_batch_chunk` images, and
-        "space_to_depth" folds the forward value only), or a `ConvRules` ("auto" under it).
+        "space_to_depth" and "width_fold" fold the forward value only), or a `ConvRules`
+        ("auto" under it).
       precision: passed to the conv or the matmuls.
       batch_chunk: with impl "xla" or "auto", compute the XLA conv's derivatives on chunks of
         about this many images (and the forward too, unless the rules'
@@ -118,8 +124,8 @@ def conv_general(
       [b, *spatial', cout], in the promoted dtype of x and kernel.
 
     Raises:
-      ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd" or
-        "space_to_depth" for a conv it does not compute.
+      ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd",
+        "space_to_depth" or "width_fold" for a conv it does not compute.
 
     Example:
       >>> y = conv_general(jnp.ones((1, 7, 7, 4)), jnp.ones((3, 3, 4, 8)), padding="VALID")
@@ -152,6 +158,19 @@ def conv_general(
             return fold(x, kernel)
         # "auto": the fold computes the forward value only; the derivatives are XLA's conv's
         # on batch chunks (autodiff through the fold made train steps slower).
+        primal = fold
+    if impl == "width_fold":
+        out_width = out_spatial(x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads)[-1]
+        fold = functools.partial(
+            width_fold.conv,
+            pads=pads,
+            fold=width_fold.choose_fold(out_width, rules.width_fold_max_fold),
+            precision=precision,
+        )
+        if not auto:
+            return fold(x, kernel)
+        # "auto": as for space_to_depth, the forward value only (autodiff through the fold
+        # computed a stem's kernel gradient up to 2x slower than XLA's conv).
         primal = fold
     if auto and batch_chunk is None:
         out = out_spatial(x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads)

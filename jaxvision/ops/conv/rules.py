@@ -25,13 +25,14 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxvision.ops.conv import space_to_depth, winograd
+from jaxvision.ops.conv import space_to_depth, width_fold, winograd
 from jaxvision.ops.conv.shapes import PaddingLike, as_tuple, out_spatial, resolve_padding
 
 # Every lowering `conv_general` takes by name.
-IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "auto")
+IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "width_fold", "auto")
 # The lowerings that compute every conv: a model's `conv_impl` is one of these or a
-# `ConvRules` ("winograd" computes 3x3 stride-1 convs only, "space_to_depth" strided convs).
+# `ConvRules` ("winograd" computes 3x3 stride-1 convs only, "space_to_depth" strided convs,
+# "width_fold" stride-1 convs).
 EVERY_CONV_IMPLS = ("xla", "im2col", "auto")
 
 
@@ -81,6 +82,17 @@ class ConvRules:
     winograd_min_matmul_macs: int = 2**25
     # Fold strided convs over at most this many channels [benchmarks.step_variants --stem=imagenet]
     space_to_depth_max_in_channels: int = 4
+    # Fold output columns into channels for stride-1 convs over at most this many input
+    # channels [benchmarks.conv_lowering --nets=unet_plain]
+    width_fold_max_in_channels: int = 4
+    # ... and at most this many output channels (XLA's conv is fast enough above)
+    width_fold_max_out_channels: int = 32
+    # ... and for convs to at most this many output channels with a kernel at least
+    # `width_fold_narrow_out_min_kernel` wide (an RGB output conv) [benchmarks.conv_lowering]
+    width_fold_narrow_out_channels: int = 4
+    width_fold_narrow_out_min_kernel: int = 7
+    # ... with blocks of at most this many output columns
+    width_fold_max_fold: int = 8
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -102,7 +114,7 @@ def check_conv_impl(conv_impl: str | ConvRules, every_conv: bool = True) -> None
 
     Args:
       conv_impl: a name of `EVERY_CONV_IMPLS`, a `ConvRules` (meaning "auto" under those
-        rules), or, unless `every_conv`, "winograd" or "space_to_depth".
+        rules), or, unless `every_conv`, "winograd", "space_to_depth" or "width_fold".
       every_conv: whether the lowering must compute every conv (a model's `conv_impl`, a
         transposed conv's impl).
 
@@ -141,8 +153,8 @@ def choose_impl(
     dtype=jnp.float32,
     rules: ConvRules = DEFAULT_RULES,
 ) -> str:
-    """The faster lowering of a conv on `backend`: "xla", "im2col", "winograd" or
-    "space_to_depth".
+    """The faster lowering of a conv on `backend`: "xla", "im2col", "winograd",
+    "space_to_depth" or "width_fold".
 
     The rule (fields of `rules`):
 
@@ -156,6 +168,10 @@ def choose_impl(
         `winograd_min_matmul_macs` multiply-adds in each Winograd matmul: "winograd".
       * cpu, a strided conv (no dilation, one group, no negative padding) over at most
         `space_to_depth_max_in_channels` input channels: "space_to_depth".
+      * cpu, a stride-1 conv (no dilation, one group, a kernel wider than 1) over at most
+        `width_fold_max_in_channels` input and `width_fold_max_out_channels` output
+        channels, or to at most `width_fold_narrow_out_channels` output channels with a
+        kernel at least `width_fold_narrow_out_min_kernel` wide: "width_fold".
       * cpu, otherwise: "xla".
 
     The batch size enters through the Winograd matmuls and `choose_batch_chunk` only (XLA:CPU's
@@ -173,7 +189,7 @@ def choose_impl(
       rules: the thresholds.
 
     Returns:
-      "xla", "im2col", "winograd" or "space_to_depth".
+      "xla", "im2col", "winograd", "space_to_depth" or "width_fold".
 
     Example:
       >>> choose_impl((8, 56, 56, 64), (1, 1, 64, 256), backend="cpu")
@@ -208,6 +224,17 @@ def choose_impl(
         and all(lo >= 0 and hi >= 0 for lo, hi in pads)
     ):
         return "space_to_depth"
+    if (
+        width_fold.applies(kernel_shape, strides, dilation, feature_group_count)
+        and window[-1] > 1
+        and (
+            kernel_shape[-2] <= rules.width_fold_max_in_channels
+            and kernel_shape[-1] <= rules.width_fold_max_out_channels
+            or kernel_shape[-1] <= rules.width_fold_narrow_out_channels
+            and window[-1] >= rules.width_fold_narrow_out_min_kernel
+        )
+    ):
+        return "width_fold"
     return "xla"
 
 

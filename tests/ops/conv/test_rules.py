@@ -60,13 +60,30 @@ def test_choose_impl_space_to_depth():
         "space_to_depth"
     )
     assert conv_ops.choose_impl(*stem, backend="gpu") == "xla"
-    # More input channels, stride 1, dilation, negative pads: the other rules.
+    # More input channels, stride 1 (width_fold), dilation, negative pads: the other rules.
     assert conv_ops.choose_impl((32, 64, 64, 8), (7, 7, 8, 32), 2, backend="cpu") == "xla"
-    assert conv_ops.choose_impl((32, 64, 64, 3), (7, 7, 3, 32), 1, backend="cpu") == "xla"
+    assert conv_ops.choose_impl((32, 64, 64, 3), (7, 7, 3, 32), 1, backend="cpu") == ("width_fold")
     assert conv_ops.choose_impl(*stem, 2, backend="cpu") == "xla"
     assert conv_ops.choose_impl(*stem, backend="cpu", padding=((-1, 3), (3, 3))) == "xla"
     # Small outputs stay with im2col, which the output-size rule picks first.
     assert conv_ops.choose_impl((8, 8, 8, 3), (3, 3, 3, 16), 2, backend="cpu") == "im2col"
+
+
+def test_choose_impl_width_fold():
+    stem = ((16, 128, 128, 3), (3, 3, 3, 8))
+    assert conv_ops.choose_impl(*stem, backend="cpu") == "width_fold"
+    assert conv_ops.choose_impl(*stem, backend="tpu") == "xla"
+    assert conv_ops.choose_impl((16, 64, 64, 1), (3, 3, 1, 32), backend="cpu") == "width_fold"
+    # Wider input or output, dilation, a kernel one column wide: XLA's conv.
+    assert conv_ops.choose_impl((16, 64, 64, 8), (3, 3, 8, 8), backend="cpu") == "xla"
+    assert conv_ops.choose_impl((16, 32, 32, 3), (3, 3, 3, 64), backend="cpu") == "xla"
+    assert conv_ops.choose_impl(*stem, 1, 2, backend="cpu") == "xla"
+    assert conv_ops.choose_impl((16, 64, 64, 3), (3, 1, 3, 8), backend="cpu") == "xla"
+    # An RGB output conv with a wide kernel (SRResNet's 9x9, DeblurGAN's 7x7) folds too.
+    assert conv_ops.choose_impl((16, 96, 96, 32), (9, 9, 32, 3), backend="cpu") == "width_fold"
+    assert conv_ops.choose_impl((16, 96, 96, 32), (3, 3, 32, 3), backend="cpu") == "xla"
+    off = dataclasses.replace(DEFAULT_RULES, width_fold_max_in_channels=0)
+    assert conv_ops.choose_impl(*stem, backend="cpu", rules=off) == "xla"
 
 
 def test_choose_batch_chunk():

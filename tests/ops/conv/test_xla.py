@@ -47,13 +47,13 @@ def test_batch_chunks_run_in_the_derivatives_only():
 
 
 def test_rules_put_the_forward_on_chunks_or_drop_the_chunks():
-    x, w = arrays((8, 6, 6, 3), (3, 3, 3, 4))
+    x, w = arrays((8, 6, 6, 8), (3, 3, 8, 4))
     forward_too = dataclasses.replace(DEFAULT_RULES, chunk_derivatives_only=False)
     fns = {
         "derivatives": functools.partial(conv_ops.conv_general, impl="auto", batch_chunk=2),
         "forward_too": functools.partial(conv_ops.conv_general, impl=forward_too, batch_chunk=2),
     }
-    # 36 output pixels of 3 channels: XLA's conv on every backend, with 4 chunks of 2 images.
+    # 36 output pixels from 8 channels: XLA's conv on every backend, with 4 chunks of 2 images.
     counts = {name: count(jax.make_jaxpr(fn)(x, w).jaxpr, CONV) for name, fn in fns.items()}
     assert counts == {"derivatives": 1, "forward_too": 4}
     assert_close(value_and_grads([conv_ops.conv_general, *fns.values()], x, w))
