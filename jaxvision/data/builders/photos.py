@@ -18,6 +18,15 @@ with `tfds.data_source`.
                                                              512, 400 x 600, 300 x 451)
   =====  ==================================================  =================================
 
+The ``tune`` config holds a validation split out of the training photographs, for choosing
+a config's settings without looking at the test photographs: the bottom
+``validation_rows`` (128) rows of each colour training photograph (at most
+``VALIDATION_MAX_WIDTH`` columns, centred) are the ``validation`` examples, and that
+photograph's train patches come from the rows above them only. Tune on it, then train the
+chosen config on the default config's full ``train`` and report ``test``::
+
+  --config.dataset.name=jaxvision_photos/tune --config.dataset.eval_split=validation
+
 The colour photographs are all those in the scikit-image wheel but the three held out
 (checked with 0.26); the grey ones and the textures give the split the edges and textures
 natural images have, which the colour ones (a retina, deep sky, a micrograph) mostly lack.
@@ -92,6 +101,10 @@ DEFAULT_MAX_PATCHES_PER_PHOTO = 80
 # Standard deviation (over a patch's pixels and channels, in uint8 levels) below which a
 # patch counts as flat and is left out.
 DEFAULT_MIN_PATCH_STD = 8.0
+# The `tune` config's validation strips: rows from each photograph's bottom, and at most
+# this many columns (centred), within the restoration eval canvas (512 x 600).
+DEFAULT_VALIDATION_ROWS = 128
+VALIDATION_MAX_WIDTH = 512
 SKIMAGE_REQUIREMENT = "scikit-image>=0.24,<0.27"
 
 
@@ -107,6 +120,9 @@ class PhotosConfig(tfds.core.BuilderConfig):
       train_photos: the photographs the train patches are cut from.
       max_patches_per_photo: at most this many kept patches from one photograph, evenly
         spaced over its grid (0: all).
+      validation_photos: training photographs whose bottom `validation_rows` rows form the
+        `validation` split (none: no such split) and give no train patch.
+      validation_rows: rows of each validation strip.
     """
 
     patch_size: int = 96
@@ -114,6 +130,8 @@ class PhotosConfig(tfds.core.BuilderConfig):
     min_patch_std: float = DEFAULT_MIN_PATCH_STD
     train_photos: tuple[str, ...] = TRAIN_PHOTOS
     max_patches_per_photo: int = DEFAULT_MAX_PATCHES_PER_PHOTO
+    validation_photos: tuple[str, ...] = ()
+    validation_rows: int = DEFAULT_VALIDATION_ROWS
 
     def __post_init__(self):
         if self.patch_size < 1 or self.stride < 1:
@@ -134,12 +152,27 @@ class PhotosConfig(tfds.core.BuilderConfig):
                 f"train_photos must be a non-empty subset of {allowed}; got unknown "
                 f"{unknown} and held-out {held_out} in {self.train_photos}."
             )
+        stray = sorted(set(self.validation_photos) - set(self.train_photos))
+        if stray:
+            raise ValueError(
+                f"validation_photos must be among train_photos {self.train_photos}; got {stray}."
+            )
+        if self.validation_photos and self.validation_rows < 1:
+            raise ValueError(f"validation_rows must be >= 1, got {self.validation_rows}.")
 
 
 BUILDER_CONFIGS = (
     PhotosConfig(
         name=DEFAULT_CONFIG,
         description="96 x 96 train patches on a stride-64 grid; whole test photographs.",
+    ),
+    PhotosConfig(
+        name="tune",
+        description=(
+            "patches96 less the bottom 128 rows of each colour training photograph, which "
+            "form the validation split."
+        ),
+        validation_photos=COLOUR_TRAIN_PHOTOS,
     ),
 )
 
@@ -209,12 +242,24 @@ def train_patches(config: PhotosConfig):
     size = config.patch_size
     for photo in config.train_photos:
         image = load_photo(photo)  # [h, w, 3]
+        if photo in config.validation_photos:
+            image = image[: -config.validation_rows]  # the rows above the validation strip
         kept = []
         for top, left in patch_corners(*image.shape[:2], size, config.stride):
             patch = image[top : top + size, left : left + size]  # [size, size, 3]
             if patch.std() >= config.min_patch_std:
                 kept.append((f"{photo}_y{top:04d}_x{left:04d}", patch))
         yield from _evenly(kept, config.max_patches_per_photo)
+
+
+def validation_strips(config: PhotosConfig):
+    """Yields `(name, strip)` for each validation photograph: its bottom
+    `config.validation_rows` rows, at most `VALIDATION_MAX_WIDTH` columns (centred)."""
+    for photo in config.validation_photos:
+        image = load_photo(photo)  # [h, w, 3]
+        strip = image[-config.validation_rows :]
+        left = max(0, (strip.shape[1] - VALIDATION_MAX_WIDTH) // 2)
+        yield f"{photo}_bottom", strip[:, left : left + VALIDATION_MAX_WIDTH]
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -258,12 +303,18 @@ class JaxvisionPhotos(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # Nothing to download.
-        return {"train": self._generate_examples("train"), "test": self._generate_examples("test")}
+        splits = ["train", "test"] + (
+            ["validation"] if self.builder_config.validation_photos else []
+        )
+        return {split: self._generate_examples(split) for split in splits}
 
     def _generate_examples(self, split: str):
         if split == "train":
             for name, patch in train_patches(self.builder_config):
                 yield name, {"image": _png(patch), "name": name}
+        elif split == "validation":
+            for name, strip in validation_strips(self.builder_config):
+                yield name, {"image": _png(strip), "name": name}
         else:
             for name in TEST_PHOTOS:
                 yield name, {"image": _png(load_photo(name)), "name": name}
@@ -276,7 +327,7 @@ def prepare_photos(
 
     Args:
       data_dir: the TFDS data directory.
-      config: a registered config: "patches96".
+      config: a registered config: "patches96" or "tune".
       **overrides: `PhotosConfig` fields to change (e.g. `patch_size=128, stride=128`).
         The variant gets its own config name, `<config>_custom_<hash of the overrides>`,
         so it never collides with the registered config in `data_dir`.

@@ -125,3 +125,32 @@ def test_config_errors(tmp_path):
 
 def test_no_tensorflow(splits):
     assert "tensorflow" not in sys.modules
+
+
+def test_tune_config_holds_out_a_validation_strip(tmp_path):
+    """The `tune` config's validation split is each colour photograph's bottom rows, and no
+    train patch of that photograph reaches into them."""
+    assert set(photos.BUILDER_CONFIGS[1].validation_photos) == set(photos.COLOUR_TRAIN_PHOTOS)
+    builder = photos.prepare_photos(
+        str(tmp_path), "tune", stride=128, train_photos=("rocket", "camera"),
+        validation_photos=("rocket",),
+    )  # fmt: skip
+    rocket = photos.load_photo("rocket")  # [427, 640, 3]
+    rows = photos.DEFAULT_VALIDATION_ROWS
+    validation = builder.as_data_source("validation")
+    assert len(validation) == 1 and _name(validation[0]) == "rocket_bottom"
+    left = (rocket.shape[1] - photos.VALIDATION_MAX_WIDTH) // 2
+    np.testing.assert_array_equal(
+        validation[0]["image"], rocket[-rows:, left : left + photos.VALIDATION_MAX_WIDTH]
+    )
+    train = builder.as_data_source("train")
+    tops = {}
+    for i in range(len(train)):
+        photo, top, _ = _name(train[i]).rsplit("_", 2)
+        tops.setdefault(photo, []).append(int(top[1:]))
+    assert max(tops["rocket"]) + PATCH <= rocket.shape[0] - rows
+    camera_rows = photos.load_photo("camera").shape[0]
+    assert max(tops["camera"]) + PATCH > camera_rows - rows  # not a validation photograph
+    assert len(builder.as_data_source("test")) == 3
+    with pytest.raises(ValueError, match="validation_photos"):
+        photos.prepare_photos(str(tmp_path), validation_photos=("coffee",))
