@@ -8,6 +8,8 @@ these lowerings, a module each:
     chunks (`xla.chunked_derivatives`).
   * "im2col" (`im2col`): slices and matmuls, which XLA:CPU runs through its fast matmul;
     transposed convs as one matmul and an overlap-add.
+  * "subpixel" (`subpixel`, transposed convs only): one stride-1 conv to the s**n sub-pixel
+    phases, interleaved; the stride-1 conv is lowered by "auto".
   * "winograd" (`winograd`): Winograd's F(2x2, 3x3), 2.25x fewer FLOPs for 3x3 stride-1 convs.
   * "space_to_depth" (`space_to_depth`): a strided conv as a stride-1 conv over its input
     folded into channels; under "auto" only its forward value, the derivatives being XLA's.
@@ -37,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision.ops.conv import im2col, space_to_depth, width_fold, winograd, xla
+from jaxvision.ops.conv import im2col, space_to_depth, subpixel, width_fold, winograd, xla
 from jaxvision.ops.conv.rules import (
     DEFAULT_RULES,
     EVERY_CONV_IMPLS,
@@ -205,8 +207,10 @@ def conv_transpose(
       padding: "SAME", "VALID", an int, or ints / (low, high) pairs of the input-dilated conv
         (lax's meaning, see `conv_transpose_padding`).
       rhs_dilation: kernel dilation.
-      impl: "xla" (`lax.conv_transpose`), "im2col" (matmul + overlap-add), "auto"
-        (`choose_transpose_impl` of the default backend), or a `ConvRules` ("auto" under it).
+      impl: "xla" (`lax.conv_transpose`), "im2col" (matmul + overlap-add), "subpixel" (a
+        stride-1 conv to the sub-pixel phases under "auto"; no dilation), "auto"
+        (`choose_transpose_impl` of the default backend), or a `ConvRules` ("auto" under it,
+        the sub-pixel conv too).
       precision: passed to the conv or the matmul.
 
     Returns:
@@ -219,18 +223,29 @@ def conv_transpose(
       >>> conv_transpose(jnp.ones((1, 4, 4, 8)), jnp.ones((3, 3, 8, 2)), strides=2).shape
       (1, 8, 8, 2)
     """
-    check_conv_impl(impl, every_conv=True)
+    if impl != "subpixel":
+        check_conv_impl(impl, every_conv=True)
     n = check_shapes(x, kernel, 1)
     strides = as_tuple(strides, n, "strides")
     dilation = as_tuple(rhs_dilation, n, "rhs_dilation")
     pads = conv_transpose_padding(padding, kernel.shape[:n], strides, dilation)
-    if isinstance(impl, ConvRules):
-        impl = choose_transpose_impl(rules=impl)
-    elif impl == "auto":
-        impl = choose_transpose_impl()
+    rules = impl if isinstance(impl, ConvRules) else DEFAULT_RULES
+    if isinstance(impl, ConvRules) or impl == "auto":
+        impl = choose_transpose_impl(rules=rules, rhs_dilation=dilation)
     if impl == "xla":
         return xla.conv_transpose(x, kernel, strides, pads, dilation, precision)
     dtype = jnp.result_type(x, kernel)
+    if impl == "subpixel":
+        if not subpixel.applies(dilation):
+            raise ValueError(
+                f'impl="subpixel" computes undilated transposed convs; got {dilation}.'
+            )
+        phase_conv = functools.partial(
+            conv_general, padding="VALID", impl=rules, precision=precision
+        )
+        return subpixel.conv_transpose(
+            x.astype(dtype), kernel.astype(dtype), strides, pads, phase_conv
+        )
     return im2col.conv_transpose(
         x.astype(dtype), kernel.astype(dtype), strides, pads, dilation, precision
     )

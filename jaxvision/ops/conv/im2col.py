@@ -196,51 +196,6 @@ def conv(
     return lax.dot_general(patches, kmat, contract, precision=precision)  # [b, *out, cout]
 
 
-def _taps_tile_output(
-    window: Sequence[int],
-    strides: Sequence[int],
-    pads: Sequence[tuple[int, int]],
-    rhs_dilation: Sequence[int],
-) -> bool:
-    """Whether every output pixel takes exactly one tap of one input pixel: kernel = stride,
-    no dilation, and the pads of a ``s * size`` output (k - 1 each side), as the 2x2 stride-2
-    up-convs of U-Nets. Input pixel i through tap t lands on s*i + (k - 1 - t), so the k taps
-    fill the s sub-pixel positions once each."""
-    return all(
-        k == s and d == 1 and lo == hi == k - 1
-        for k, s, (lo, hi), d in zip(window, strides, pads, rhs_dilation, strict=True)
-    )
-
-
-def _depth_to_space_transpose(
-    x: jax.Array, kernel: jax.Array, precision: lax.PrecisionLike
-) -> jax.Array:
-    """A transposed conv whose taps tile the output (`_taps_tile_output`): one matmul to the
-    s**n sub-pixel planes, then a depth-to-space interleave (no overlap-add).
-
-    Args:
-      x: [b, *spatial, cin].
-      kernel: [*window, cin, cout], window = strides.
-      precision: passed to the matmul.
-
-    Returns:
-      [b, *(spatial * window), cout].
-    """
-    n = kernel.ndim - 2
-    window = kernel.shape[:n]
-    b, cin, cout = x.shape[0], x.shape[-1], kernel.shape[-1]
-    in_spatial = x.shape[1:-1]
-    # Tap t writes sub-pixel k - 1 - t: flip the window so that tap index = sub-pixel index.
-    flipped = lax.rev(kernel, tuple(range(n)))
-    kmat = jnp.moveaxis(flipped, n, 0).reshape(cin, math.prod(window) * cout)  # [cin, K*cout]
-    z = lax.dot_general(x, kmat, (((n + 1,), (0,)), ((), ())), precision=precision)
-    z = z.reshape(b, *in_spatial, *window, cout)  # [b, *in, *window, cout]
-    # [b, i1, i2, .., t1, t2, .., c] -> [b, i1, t1, i2, t2, .., c]
-    order = [0] + [a for d in range(n) for a in (1 + d, 1 + n + d)] + [1 + 2 * n]
-    z = jnp.transpose(z, order)
-    return z.reshape(b, *(size * k for size, k in zip(in_spatial, window, strict=True)), cout)
-
-
 def conv_transpose(
     x: jax.Array,
     kernel: jax.Array,
@@ -284,8 +239,6 @@ def conv_transpose(
     dtype = jnp.result_type(x, kernel)
     if b == 0 or any(o == 0 for o in out_spatial) or any(size == 0 for size in in_spatial):
         return jnp.zeros((b, *out_spatial, cout), dtype)
-    if _taps_tile_output(window, strides, pads, rhs_dilation):
-        return _depth_to_space_transpose(x, kernel, precision)
     num_taps = math.prod(window)
     kmat = jnp.moveaxis(kernel, n, 0).reshape(cin, num_taps * cout)  # [cin, K*cout]
     z = lax.dot_general(x, kmat, (((n + 1,), (0,)), ((), ())), precision=precision)

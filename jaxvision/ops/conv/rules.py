@@ -66,6 +66,9 @@ class ConvRules:
     im2col_grouped: bool = True
     # Transposed convs as matmul + overlap-add [benchmarks.conv_lowering --nets=decoder]
     im2col_transpose: bool = True
+    # ... and undilated ones as one stride-1 conv to the sub-pixel phases, ahead of that
+    # [benchmarks.conv_lowering --nets=decoder,deblur_small]
+    subpixel_transpose: bool = True
     # XLA's convs on batch chunks at all [benchmarks.step_variants --rules=shipped,no_chunks]
     batch_chunks: bool = True
     # Bytes of a chunk's input or output, the larger [benchmarks.conv_lowering --batch=128]
@@ -238,24 +241,37 @@ def choose_impl(
     return "xla"
 
 
-def choose_transpose_impl(backend: str | None = None, rules: ConvRules = DEFAULT_RULES) -> str:
-    """The faster lowering of a transposed conv on `backend`: "xla" or "im2col".
+def choose_transpose_impl(
+    backend: str | None = None,
+    rules: ConvRules = DEFAULT_RULES,
+    rhs_dilation: Sequence[int] | None = None,
+) -> str:
+    """The faster lowering of a transposed conv on `backend`: "xla", "subpixel" or "im2col".
 
-    XLA:CPU's backward of `lax.conv_transpose` is slow on decoder shapes, so on cpu (with
-    `rules.im2col_transpose`) the matmul + overlap-add lowering; elsewhere "xla".
+    XLA:CPU's backward of `lax.conv_transpose` (an input-dilated conv) is slow on decoder
+    shapes, so on cpu an undilated one is a stride-1 conv to its sub-pixel phases (with
+    `rules.subpixel_transpose`), a dilated one a matmul + overlap-add (with
+    `rules.im2col_transpose`); elsewhere "xla".
 
     Args:
       backend: "cpu", "gpu", "tpu", ...; None means `jax.default_backend()`.
       rules: the thresholds.
+      rhs_dilation: the kernel dilation, one a spatial dim (None: none).
 
     Returns:
-      "xla" or "im2col".
+      "xla", "subpixel" or "im2col".
 
     Example:
-      >>> choose_transpose_impl("cpu"), choose_transpose_impl("tpu")
-      ('im2col', 'xla')
+      >>> choose_transpose_impl("cpu"), choose_transpose_impl("cpu", rhs_dilation=(2, 2))
+      ('subpixel', 'im2col')
+      >>> choose_transpose_impl("tpu")
+      'xla'
     """
-    return "im2col" if _on_cpu(backend) and rules.im2col_transpose else "xla"
+    if not _on_cpu(backend):
+        return "xla"
+    if rules.subpixel_transpose and all(d == 1 for d in rhs_dilation or ()):
+        return "subpixel"
+    return "im2col" if rules.im2col_transpose else "xla"
 
 
 def choose_batch_chunk(

@@ -9,7 +9,7 @@ import pytest
 
 from jaxvision.ops import conv as conv_ops
 from jaxvision.ops.conv import DEFAULT_RULES
-from tests.ops.conv.compare import arrays, assert_close, count, value_and_grads
+from tests.ops.conv.compare import arrays, assert_close, count, eqns, value_and_grads
 
 
 def test_bad_arguments_raise():
@@ -55,12 +55,19 @@ def test_rules_as_impl_change_the_lowering_not_the_result():
 
 def test_rules_as_transpose_impl():
     x, w = arrays((1, 4, 4, 3), (3, 3, 3, 2))
-    no_transpose = dataclasses.replace(DEFAULT_RULES, im2col_transpose=False)
+    no_transpose = dataclasses.replace(
+        DEFAULT_RULES, im2col_transpose=False, subpixel_transpose=False
+    )
+    overlap_add = dataclasses.replace(DEFAULT_RULES, subpixel_transpose=False)
     fns = [
         functools.partial(conv_ops.conv_transpose, strides=2, impl=impl)
-        for impl in ("xla", no_transpose, DEFAULT_RULES)
+        for impl in ("xla", no_transpose, overlap_add, DEFAULT_RULES)
     ]
-    convs = [count(jax.make_jaxpr(fn)(x, w).jaxpr, "conv_general_dilated") for fn in fns]
-    assert convs[:2] == [1, 1]
-    assert convs[2] == (0 if jax.default_backend() == "cpu" else 1)
+    jaxprs = [jax.make_jaxpr(fn)(x, w).jaxpr for fn in fns]
+    convs = [eqns(jaxpr, "conv_general_dilated") for jaxpr in jaxprs]
+    on_cpu = jax.default_backend() == "cpu"
+    assert [len(c) for c in convs] == ([1, 1, 0, 1] if on_cpu else [1, 1, 1, 1])
+    dilations = [c[0].params["lhs_dilation"] for c in convs if c]
+    # XLA's input-dilated conv, or (the shipped rules on CPU) a stride-1 conv to 4 phases.
+    assert dilations == ([(2, 2), (2, 2), (1, 1)] if on_cpu else [(2, 2)] * 4)
     assert_close(value_and_grads(fns, x, w))

@@ -4,7 +4,6 @@ XLA's, values and both gradients."""
 import functools
 import itertools
 
-import jax
 import pytest
 from jax import lax
 
@@ -123,20 +122,3 @@ def test_conv_transpose_strides_pads_dilation(stride, padding, dilation):
         impl="im2col",
     )
     assert_close(value_and_grads([reference, im2col], x, w))
-
-
-@pytest.mark.parametrize("window", ((2, 2), (3, 3), (2, 3)))
-def test_conv_transpose_tiling_taps_is_one_interleave(window):
-    """Kernel = stride: one matmul and a depth-to-space interleave, equal to lax's
-    transposed conv (values and both gradients); no overlap-add pads in the graph."""
-    x, w = arrays((2, 4, 5, 3), (*window, 3, 4))
-    reference = functools.partial(
-        lax.conv_transpose,
-        strides=window,
-        padding="VALID",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    )
-    im2col = functools.partial(conv_ops.conv_transpose, strides=window, impl="im2col")
-    assert_close(value_and_grads([reference, im2col], x, w))
-    jaxpr = str(jax.make_jaxpr(im2col)(x, w))
-    assert "pad" not in jaxpr and "dot_general" in jaxpr

@@ -25,7 +25,8 @@ def test_choose_impl():
     assert conv_ops.choose_impl((8, 4, 4, 512), (5, 5, 512, 512), backend="cpu") == "xla"
     assert conv_ops.choose_impl((8, 16, 16, 64), (3, 3, 64, 128), 2, backend="cpu") == "im2col"
     assert conv_ops.choose_impl((8, 32, 32, 64), (3, 3, 64, 128), 2, backend="cpu") == "xla"
-    assert conv_ops.choose_transpose_impl("cpu") == "im2col"
+    assert conv_ops.choose_transpose_impl("cpu") == "subpixel"
+    assert conv_ops.choose_transpose_impl("cpu", rhs_dilation=(1, 2)) == "im2col"
 
 
 def test_choose_impl_winograd():
@@ -156,8 +157,11 @@ def test_each_rule_field_changes_its_choice(change, conv, shipped, changed):
 
 
 def test_transpose_and_chunk_rules():
-    no_transpose = dataclasses.replace(DEFAULT_RULES, im2col_transpose=False)
+    overlap_add = dataclasses.replace(DEFAULT_RULES, subpixel_transpose=False)
+    assert conv_ops.choose_transpose_impl("cpu", overlap_add) == "im2col"
+    no_transpose = dataclasses.replace(overlap_add, im2col_transpose=False)
     assert conv_ops.choose_transpose_impl("cpu", no_transpose) == "xla"
+    assert conv_ops.choose_transpose_impl("cpu", no_transpose, rhs_dilation=(2, 2)) == "xla"
     shape = (128, 32, 32, 64)
     fewer = dataclasses.replace(DEFAULT_RULES, max_chunks=2)
     assert conv_ops.choose_batch_chunk(shape, shape, 4, "cpu", fewer) == 64
