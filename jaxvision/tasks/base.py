@@ -101,16 +101,24 @@ class Task(abc.ABC):
       frozen_networks: names of networks whose variables are never trained.
       train_keys: feature keys a training batch carries to the device.
       eval_keys: feature keys an eval batch carries (``mask`` is added).
+      task_collections: collections the task keeps in a network's variables beside the
+        network's own (label counts, checkpointed with it), which ``module.apply`` must not
+        see: ``network_variables`` drops them.
     """
 
     networks: tuple[str, ...] = (MODEL,)
     frozen_networks: tuple[str, ...] = ()
     train_keys: tuple[str, ...] = ()
     eval_keys: tuple[str, ...] = ()
+    task_collections: tuple[str, ...] = ()
 
     def __init__(self, config: ml_collections.ConfigDict, meta: DatasetMeta):
         self.config = config
         self.meta = meta
+
+    def network_variables(self, variables: Variables) -> Variables:
+        """A network's ``variables`` without the ``task_collections`` (for ``apply``)."""
+        return {k: v for k, v in variables.items() if k not in self.task_collections}
 
     # -- networks ------------------------------------------------------------------
     @abc.abstractmethod
@@ -183,7 +191,8 @@ class SingleNetworkTask(Task):
     """A task with one trained network, ``"model"``, trained on a differentiable loss.
 
     Subclasses supply ``model`` and ``loss``; the train step is ``loss``'s gradient and one
-    optimizer update (loss scaling, NaN guard and EMA included).
+    optimizer update (loss scaling, NaN guard and EMA included). ``apply_model`` leaves the
+    ``task_collections`` out.
     """
 
     @property
@@ -207,9 +216,12 @@ class SingleNetworkTask(Task):
         self, variables: Variables, images: jax.Array, train: bool, **kwargs: Any
     ) -> Any:
         """The model on uint8 images [b, h, w, 3], normalised in ``model.dtype``; ``kwargs``
-        go to ``model.apply`` (e.g. ``mutable``)."""
+        go to ``model.apply`` (e.g. ``mutable``). The ``task_collections`` are left out of
+        ``variables`` and ``mutable``."""
         x = normalize(images, dtype=compute_dtype(self.config.model.dtype))  # [b, h, w, 3]
-        return self.model.apply(variables, x, train=train, **kwargs)
+        if "mutable" in kwargs:
+            kwargs["mutable"] = [k for k in kwargs["mutable"] if k not in self.task_collections]
+        return self.model.apply(self.network_variables(variables), x, train=train, **kwargs)
 
     def apply_train(
         self, params: Any, model_state: Any, images: jax.Array, rng: jax.Array

@@ -53,6 +53,7 @@ class ColorizationMixin:
 
     config: Any
     colorizing_network: str = MODEL
+    task_collections = (PRIOR,)  # the ab-bin counts of the classification mode
     train_keys = ("image",)
     eval_keys = ("image", "image_size")
 
@@ -86,8 +87,7 @@ class ColorizationMixin:
     def colorize(self, variables: Variables, lightness: jax.Array) -> jax.Array:
         """sRGB [b, h, w, 3] in [0, 1] of lightness [b, h, w, 1] in [0, 1]."""
         module = self.colorizing_module
-        inference_vars = {k: v for k, v in variables.items() if k != PRIOR}
-        outputs = module.apply(inference_vars, lightness, train=False)
+        outputs = module.apply(self.network_variables(variables), lightness, train=False)
         return data.compose(lightness, self.decode(outputs))
 
     def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
@@ -154,7 +154,7 @@ class ColorizationTask(ColorizationMixin, SingleNetworkTask):
     def loss(self, params, model_state, batch, rng):
         del rng
         lightness, ab_unit = data.split_lab(batch["image"])
-        net_state = {k: v for k, v in model_state.items() if k != PRIOR}
+        net_state = self.network_variables(model_state)
         outputs, new_state = self.model.apply(
             {"params": params, **net_state}, lightness, train=True, mutable=list(net_state)
         )

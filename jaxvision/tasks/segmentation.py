@@ -67,6 +67,7 @@ class SegmentationTask(SingleNetworkTask):
 
     train_keys = ("image", LABELS_KEY)
     eval_keys = ("image", LABELS_KEY)
+    task_collections = (CLASS_COUNTS,)  # the label counts of `balance_classes`
 
     def __init__(self, config: ml_collections.ConfigDict, meta: DatasetMeta):
         seg = config.get("segmentation", ml_collections.ConfigDict())
@@ -134,16 +135,6 @@ class SegmentationTask(SingleNetworkTask):
             counts = jnp.zeros((self.meta.num_classes,), jnp.float32)  # [k]
             variables[MODEL] = {**variables[MODEL], CLASS_COUNTS: {"counts": counts}}
         return variables
-
-    def apply_model(
-        self, variables: Variables, images: jax.Array, train: bool, **kwargs: Any
-    ) -> Any:
-        """The model on uint8 images, without the class-count collection (not the
-        network's)."""
-        variables = {k: v for k, v in variables.items() if k != CLASS_COUNTS}
-        if "mutable" in kwargs:
-            kwargs["mutable"] = [k for k in kwargs["mutable"] if k != CLASS_COUNTS]
-        return super().apply_model(variables, images, train, **kwargs)
 
     def _class_weights(self, model_state: Any, labels: jax.Array) -> tuple[Any, Any]:
         """The classes' loss weights (the config's, or balanced from the counts updated with
