@@ -7,10 +7,17 @@ kernel an image), and after a trained deblurring model (a ``deblurgan_small.py``
 ``deblur_small.py`` run) restored the blurred images. It prints pycocotools' AP50 and AP for
 each, writes them as JSON and draws a few images in each state with their detections.
 
-Train the two models first, the deblurrer on the detection scenes themselves:
+Train the models first, the deblurrer on the detection scenes themselves, for fidelity
+(L1) and then against its critic (from scratch against the critic, the generator stays at
+the identity it starts from; benchmarks/RESULTS.md):
 
   python -m train --config=train/configs/retinanet_small.py --workdir=runs/retinanet_small
+  python -m train --config=train/configs/deblur_small.py --workdir=runs/deblur_shapes \
+    --config.total_steps=2000 --config.dataset.name=jaxvision_shapes/detection \
+    --config.dataset.train_pp="random_crop(64)|flip_lr" \
+    --config.dataset.eval_pp="pad_to_canvas(128, 128)"
   python -m train --config=train/configs/deblurgan_small.py --workdir=runs/deblurgan_shapes \
+    --config.init_from.workdir=runs/deblur_shapes --config.total_steps=500 \
     --config.dataset.name=jaxvision_shapes/detection \
     --config.dataset.train_pp="random_crop(64)|flip_lr" \
     --config.dataset.eval_pp="pad_to_canvas(128, 128)"
