@@ -51,6 +51,7 @@ def test_named_rules_turn_one_rule_off_each():
         "no_chunks": {"batch_chunks"},
         "no_winograd": {"winograd_min_channels"},
         "no_space_to_depth": {"space_to_depth_max_in_channels"},
+        "no_width_fold": {"width_fold_max_in_channels", "width_fold_narrow_out_channels"},
     }
     wide = ((128, 4, 4, 512), (3, 3, 512, 512))
     assert conv.choose_impl(*wide, backend="cpu", rules=shipped) == "winograd"
@@ -59,6 +60,10 @@ def test_named_rules_turn_one_rule_off_each():
     stem = ((32, 64, 64, 3), (7, 7, 3, 32), 2)
     no_fold = step_variants.named_rules("no_space_to_depth")
     assert conv.choose_impl(*stem, backend="cpu", rules=no_fold) == "xla"
+    rgb_stem = ((16, 128, 128, 3), (3, 3, 3, 8))
+    assert conv.choose_impl(*rgb_stem, backend="cpu", rules=shipped) == "width_fold"
+    no_width_fold = step_variants.named_rules("no_width_fold")
+    assert conv.choose_impl(*rgb_stem, backend="cpu", rules=no_width_fold) == "xla"
     big = (256, 56, 56, 64)
     assert (
         conv.choose_batch_chunk(big, big, 4, "cpu", step_variants.named_rules("no_chunks")) is None
