@@ -44,6 +44,7 @@ from jaxvision.ops.conv.rules import (
     DEFAULT_RULES,
     EVERY_CONV_IMPLS,
     IMPLS,
+    TRANSPOSE_IMPLS,
     ConvRules,
     check_conv_impl,
     choose_batch_chunk,
@@ -147,6 +148,7 @@ def conv_general(
         shapes = (x.shape, kernel.shape, strides, rhs_dilation, feature_group_count)
         impl = choose_impl(*shapes, padding=pads, dtype=dtype, rules=rules)
     _check_applies(impl, kernel.shape, strides, rhs_dilation, feature_group_count)
+    out = out_spatial(x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads)
     if impl == "winograd":
         return winograd.conv3x3(x, kernel, pads, precision)
     if impl == "im2col":
@@ -162,11 +164,10 @@ def conv_general(
         # on batch chunks (autodiff through the fold made train steps slower).
         primal = fold
     if impl == "width_fold":
-        out_width = out_spatial(x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads)[-1]
         fold = functools.partial(
             width_fold.conv,
             pads=pads,
-            fold=width_fold.choose_fold(out_width, rules.width_fold_max_fold),
+            fold=width_fold.choose_fold(out[-1], rules.width_fold_max_fold),
             precision=precision,
         )
         if not auto:
@@ -175,7 +176,6 @@ def conv_general(
         # computed a stem's kernel gradient up to 2x slower than XLA's conv).
         primal = fold
     if auto and batch_chunk is None:
-        out = out_spatial(x.shape[1:-1], kernel.shape[:n], strides, rhs_dilation, pads)
         out_shape = (x.shape[0], *out, kernel.shape[-1])
         batch_chunk = choose_batch_chunk(x.shape, out_shape, dtype.itemsize, rules=rules)
     conv = xla.lowering(strides, pads, rhs_dilation, feature_group_count, precision)
@@ -223,8 +223,7 @@ def conv_transpose(
       >>> conv_transpose(jnp.ones((1, 4, 4, 8)), jnp.ones((3, 3, 8, 2)), strides=2).shape
       (1, 8, 8, 2)
     """
-    if impl != "subpixel":
-        check_conv_impl(impl, every_conv=True)
+    check_conv_impl(impl, every_conv=True, transposed=True)
     n = check_shapes(x, kernel, 1)
     strides = as_tuple(strides, n, "strides")
     dilation = as_tuple(rhs_dilation, n, "rhs_dilation")
@@ -255,6 +254,7 @@ __all__ = [
     "DEFAULT_RULES",
     "EVERY_CONV_IMPLS",
     "IMPLS",
+    "TRANSPOSE_IMPLS",
     "ConvRules",
     "PaddingLike",
     "as_tuple",

@@ -34,6 +34,8 @@ IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "width_fold", "auto")
 # `ConvRules` ("winograd" computes 3x3 stride-1 convs only, "space_to_depth" strided convs,
 # "width_fold" stride-1 convs).
 EVERY_CONV_IMPLS = ("xla", "im2col", "auto")
+# The lowerings `conv_transpose` takes by name ("subpixel" for undilated transposed convs).
+TRANSPOSE_IMPLS = (*EVERY_CONV_IMPLS, "subpixel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,14 +114,18 @@ class ConvRules:
 DEFAULT_RULES = ConvRules()
 
 
-def check_conv_impl(conv_impl: str | ConvRules, every_conv: bool = True) -> None:
+def check_conv_impl(
+    conv_impl: str | ConvRules, every_conv: bool = True, transposed: bool = False
+) -> None:
     """Raises ValueError unless `conv_impl` names a lowering (or is a `ConvRules`).
 
     Args:
       conv_impl: a name of `EVERY_CONV_IMPLS`, a `ConvRules` (meaning "auto" under those
-        rules), or, unless `every_conv`, "winograd", "space_to_depth" or "width_fold".
+        rules), or, unless `every_conv`, "winograd", "space_to_depth" or "width_fold", or,
+        with `transposed`, "subpixel".
       every_conv: whether the lowering must compute every conv (a model's `conv_impl`, a
         transposed conv's impl).
+      transposed: whether it is a transposed conv's impl (one of `TRANSPOSE_IMPLS`).
 
     Raises:
       ValueError: naming the valid values.
@@ -132,9 +138,10 @@ def check_conv_impl(conv_impl: str | ConvRules, every_conv: bool = True) -> None
     if isinstance(conv_impl, ConvRules):
         return
     partial = tuple(i for i in IMPLS if i not in EVERY_CONV_IMPLS)
-    valid = EVERY_CONV_IMPLS if every_conv else IMPLS
+    valid = TRANSPOSE_IMPLS if transposed else EVERY_CONV_IMPLS if every_conv else IMPLS
     if not isinstance(conv_impl, str) or conv_impl not in valid:
         some = "" if every_conv else f"; for some convs only: {', '.join(partial)}"
+        some += "; for transposed convs also: subpixel" if transposed else ""
         raise ValueError(
             f"Unknown conv impl {conv_impl!r}; valid: {', '.join(EVERY_CONV_IMPLS)} or a "
             f"jaxvision.ops.conv.ConvRules (auto under those rules){some}."

@@ -67,11 +67,10 @@ def fold_kernel(kernel: jax.Array, fold: int) -> jax.Array:
     return taps.reshape(*window, 1, span * cin, fold * cout)
 
 
-def _blocks(x: jax.Array, fold: int, span: int, blocks: int) -> jax.Array:
+def _blocks(x: jax.Array, fold: int, span: int, blocks: int, extra: int) -> jax.Array:
     """[b, ..., W, c] with W >= (blocks + extra) * fold -> [b, ..., blocks, span * c]: block j
-    holds columns j * fold .. j * fold + span - 1."""
+    holds columns j * fold .. j * fold + span - 1, its halo reaching into `extra` blocks."""
     *lead, width, c = x.shape
-    extra = -(-(span - fold) // fold)  # whole blocks the halo reaches into
     total = (blocks + extra) * fold
     x = lax.slice_in_dim(x, 0, total, axis=len(lead))
     x = x.reshape(*lead, blocks + extra, fold * c)  # [..., blocks + extra, fold * c]
@@ -116,7 +115,7 @@ def conv(
         )
     span = fold + kw - 1
     blocks = -(-out[-1] // fold)
-    extra = -(-(span - fold) // fold)
+    extra = -(-(span - fold) // fold)  # whole blocks the halo reaches into
     width = x.shape[-2] + pads[-1][0] + pads[-1][1]
     # Zeros on the right up to the whole blocks `_blocks` reads (out columns past out[-1] are
     # cropped below).
@@ -124,7 +123,7 @@ def conv(
     config = [(0, 0, 0), *((lo, hi, 0) for lo, hi in pads[:-1]), (pads[-1][0], right, 0), (0, 0, 0)]
     xp = lax.pad(x, jnp.zeros((), x.dtype), config)  # [b, *padded, cin]
     y = lax.conv_general_dilated(
-        _blocks(xp, fold, span, blocks),  # [b, *padded[:-1], blocks, span * cin]
+        _blocks(xp, fold, span, blocks, extra),  # [b, *padded[:-1], blocks, span * cin]
         fold_kernel(kernel, fold),
         window_strides=(1,) * n,
         padding="VALID",
@@ -146,7 +145,7 @@ def choose_fold(out_width: int, max_fold: int = 8) -> int:
     fold = 1
     while fold * 2 <= max_fold and fold * 4 <= out_width:
         fold *= 2
-    return max(fold, 1)
+    return fold
 
 
 __all__ = ["applies", "choose_fold", "conv", "fold_kernel"]

@@ -204,3 +204,9 @@ def test_check_conv_impl_names_the_valid_values():
         assert "winograd" not in str(e.value).split(";", 1)[1]  # every conv: not listed
     with pytest.raises(ValueError, match="for some convs only: winograd, space_to_depth"):
         conv_ops.check_conv_impl("cudnn", every_conv=False)
+    # "subpixel" names a transposed conv's lowering only.
+    conv_ops.check_conv_impl("subpixel", transposed=True)
+    with pytest.raises(ValueError, match="valid: xla, im2col, auto"):
+        conv_ops.check_conv_impl("subpixel")
+    with pytest.raises(ValueError, match="for transposed convs also: subpixel"):
+        conv_ops.check_conv_impl("winograd", transposed=True)
