@@ -173,7 +173,7 @@ def conv_general(
         if not auto:
             return fold(x, kernel)
         # "auto": as for space_to_depth, the forward value only (autodiff through the fold
-        # computed a stem's kernel gradient up to 2x slower than XLA's conv).
+        # computed a stem's kernel gradient slower than XLA's conv).
         primal = fold
     if auto and batch_chunk is None:
         out_shape = (x.shape[0], *out, kernel.shape[-1])
