@@ -241,6 +241,18 @@ def deblur_small_cases() -> list[ConvCase]:
     ]
 
 
+def narrow_out_cases() -> list[ConvCase]:
+    """Convs to an image's few channels: the restoration and colorization output convs."""
+    net = "narrow_out"
+    return [
+        ConvCase(net, 128, 16, 3, 7, 1),  # deblur_small
+        ConvCase(net, 96, 32, 3, 9, 1),  # srresnet_small
+        ConvCase(net, 128, 16, 3, 3, 1),
+        ConvCase(net, 64, 32, 2, 3, 1),  # a colorizer's ab output
+        ConvCase(net, 128, 16, 8, 3, 1),  # above row_fold_max_out_channels: XLA's
+    ]
+
+
 def _median_times(
     fns: dict[str, Callable[[], object]], repeats: int, min_time: float, warmup_s: float = 0.0
 ) -> dict[str, float]:
@@ -492,6 +504,7 @@ NETS = {
     "unet_plain": unet_plain_cases,  # --batch=16
     "srresnet_small": srresnet_small_cases,  # --batch=16
     "deblur_small": deblur_small_cases,  # --batch=8
+    "narrow_out": narrow_out_cases,  # --batch=8
 }
 
 

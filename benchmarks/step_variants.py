@@ -33,8 +33,8 @@ from typing import Any
 OPTIONS = ("engine", "xla_default")
 # "shipped": `DEFAULT_RULES`; "retuned": no batch chunks, stride-1 1x1 convs to XLA, strided
 # convs to im2col only up to 3x3 outputs; "chunked_forward": the forward pass on batch chunks
-# too; "no_chunks", "no_winograd", "no_space_to_depth", "no_width_fold": the shipped rules
-# without that lowering.
+# too; "no_chunks", "no_winograd", "no_space_to_depth", "no_width_fold", "no_row_fold": the
+# shipped rules without that lowering.
 RULES = (
     "shipped",
     "retuned",
@@ -43,6 +43,7 @@ RULES = (
     "no_winograd",
     "no_space_to_depth",
     "no_width_fold",
+    "no_row_fold",
 )
 
 
@@ -90,7 +91,8 @@ def named_rules(name: str) -> Any:
         "no_chunks": dict(batch_chunks=False),
         "no_winograd": dict(winograd_min_channels=2**31),
         "no_space_to_depth": dict(space_to_depth_max_in_channels=0),
-        "no_width_fold": dict(width_fold_max_in_channels=0, width_fold_narrow_out_channels=0),
+        "no_width_fold": dict(width_fold_max_in_channels=0),
+        "no_row_fold": dict(row_fold_max_out_channels=0),
     }
     if name not in changes:
         raise ValueError(f"Unknown rules {name!r}; valid: {', '.join(RULES)}")

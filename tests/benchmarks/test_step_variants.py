@@ -51,7 +51,8 @@ def test_named_rules_turn_one_rule_off_each():
         "no_chunks": {"batch_chunks"},
         "no_winograd": {"winograd_min_channels"},
         "no_space_to_depth": {"space_to_depth_max_in_channels"},
-        "no_width_fold": {"width_fold_max_in_channels", "width_fold_narrow_out_channels"},
+        "no_width_fold": {"width_fold_max_in_channels"},
+        "no_row_fold": {"row_fold_max_out_channels"},
     }
     wide = ((128, 4, 4, 512), (3, 3, 512, 512))
     assert conv.choose_impl(*wide, backend="cpu", rules=shipped) == "winograd"
@@ -64,6 +65,10 @@ def test_named_rules_turn_one_rule_off_each():
     assert conv.choose_impl(*rgb_stem, backend="cpu", rules=shipped) == "width_fold"
     no_width_fold = step_variants.named_rules("no_width_fold")
     assert conv.choose_impl(*rgb_stem, backend="cpu", rules=no_width_fold) == "xla"
+    rgb_out = ((8, 128, 128, 16), (7, 7, 16, 3))
+    assert conv.choose_impl(*rgb_out, backend="cpu", rules=shipped) == "row_fold"
+    no_row_fold = step_variants.named_rules("no_row_fold")
+    assert conv.choose_impl(*rgb_out, backend="cpu", rules=no_row_fold) == "xla"
     big = (256, 56, 56, 64)
     assert (
         conv.choose_batch_chunk(big, big, 4, "cpu", step_variants.named_rules("no_chunks")) is None

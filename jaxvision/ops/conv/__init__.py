@@ -15,6 +15,9 @@ these lowerings, a module each:
     folded into channels; under "auto" only its forward value, the derivatives being XLA's.
   * "width_fold" (`width_fold`): a stride-1 conv over few channels as a conv over blocks of
     output columns folded into channels; under "auto" only its forward value, likewise.
+  * "row_fold" (`row_fold`): a stride-1 conv to few channels as a conv whose output channels
+    hold its kernel rows, then a shifted sum; its derivatives too (autodiff), the conv over
+    the other dims lowered by "auto".
 
 `impl="auto"` picks one per backend, shape and dtype by `rules.choose_impl` under
 `DEFAULT_RULES`; a `ConvRules` object as `impl` means "auto" under those rules. On GPU and
@@ -39,7 +42,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision.ops.conv import im2col, space_to_depth, subpixel, width_fold, winograd, xla
+from jaxvision.ops.conv import (
+    im2col,
+    row_fold,
+    space_to_depth,
+    subpixel,
+    width_fold,
+    winograd,
+    xla,
+)
 from jaxvision.ops.conv.rules import (
     DEFAULT_RULES,
     EVERY_CONV_IMPLS,
@@ -68,6 +79,7 @@ _PARTIAL_IMPLS = {
         "strided convs (some stride > 1) of one group, no dilation",
     ),
     "width_fold": (width_fold.applies, "stride-1 convs of one group, no dilation"),
+    "row_fold": (row_fold.applies, "stride-1 convs of one group, no dilation"),
 }
 
 
@@ -112,7 +124,8 @@ def conv_general(
         (F(2x2, 3x3), for 3x3 stride-1 convs of one group only), "space_to_depth" (a strided
         conv of one group, no dilation, as a stride-1 conv over the folded input),
         "width_fold" (a stride-1 conv of one group, no dilation, over blocks of output
-        columns folded into channels), "auto"
+        columns folded into channels), "row_fold" (likewise, its kernel rows folded into
+        output channels), "auto"
         (`choose_impl` under `DEFAULT_RULES` for the default backend, this shape and dtype;
         "xla" then runs its derivatives on batch chunks of `choose_batch_chunk` images, and
         "space_to_depth" and "width_fold" fold the forward value only), or a `ConvRules`
@@ -128,7 +141,7 @@ def conv_general(
 
     Raises:
       ValueError: for inconsistent shapes, an unknown impl or padding, or "winograd",
-        "space_to_depth" or "width_fold" for a conv it does not compute.
+        "space_to_depth", "width_fold" or "row_fold" for a conv it does not compute.
 
     Example:
       >>> y = conv_general(jnp.ones((1, 7, 7, 4)), jnp.ones((3, 3, 4, 8)), padding="VALID")
@@ -153,6 +166,18 @@ def conv_general(
         return winograd.conv3x3(x, kernel, pads, precision)
     if impl == "im2col":
         return im2col.conv(x, kernel, strides, pads, rhs_dilation, feature_group_count, precision)
+    if impl == "row_fold":
+        # Derivatives by autodiff through the fold, the wider conv lowered by "auto" under
+        # `rules` (or XLA's); they beat XLA's derivatives of the narrow conv.
+        inner = rules if auto else "xla"
+        return row_fold.conv(
+            x,
+            kernel,
+            pads,
+            lambda x, k, p: conv_general(
+                x, k, padding=p, impl=inner, precision=precision, batch_chunk=batch_chunk
+            ),
+        )
     primal = None
     if impl == "space_to_depth":
         fold = functools.partial(

@@ -27,14 +27,14 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxvision.ops.conv import space_to_depth, width_fold, winograd
+from jaxvision.ops.conv import row_fold, space_to_depth, width_fold, winograd
 from jaxvision.ops.conv.shapes import PaddingLike, as_tuple, out_spatial, resolve_padding
 
 # Every lowering `conv_general` takes by name.
-IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "width_fold", "auto")
+IMPLS = ("xla", "im2col", "winograd", "space_to_depth", "width_fold", "row_fold", "auto")
 # The lowerings that compute every conv: a model's `conv_impl` is one of these or a
 # `ConvRules` ("winograd" computes 3x3 stride-1 convs only, "space_to_depth" strided convs,
-# "width_fold" stride-1 convs).
+# "width_fold" and "row_fold" stride-1 convs).
 EVERY_CONV_IMPLS = ("xla", "im2col", "auto")
 # The lowerings `conv_transpose` takes by name ("subpixel" for undilated transposed convs).
 TRANSPOSE_IMPLS = (*EVERY_CONV_IMPLS, "subpixel")
@@ -94,12 +94,11 @@ class ConvRules:
     width_fold_max_in_channels: int = 4
     # ... and at most this many output channels (XLA's conv is fast enough above)
     width_fold_max_out_channels: int = 32
-    # ... and for convs to at most this many output channels with a kernel at least
-    # `width_fold_narrow_out_min_kernel` wide (an RGB output conv) [benchmarks.conv_lowering]
-    width_fold_narrow_out_channels: int = 4
-    width_fold_narrow_out_min_kernel: int = 7
     # ... with blocks of at most this many output columns
     width_fold_max_fold: int = 8
+    # Fold kernel rows into output channels for stride-1 convs to at most this many output
+    # channels (an RGB output conv) [benchmarks.conv_lowering --nets=narrow_out]
+    row_fold_max_out_channels: int = 4
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -123,8 +122,8 @@ def check_conv_impl(
 
     Args:
       conv_impl: a name of `EVERY_CONV_IMPLS`, a `ConvRules` (meaning "auto" under those
-        rules), or, unless `every_conv`, "winograd", "space_to_depth" or "width_fold", or,
-        with `transposed`, "subpixel".
+        rules), or, unless `every_conv`, "winograd", "space_to_depth", "width_fold" or
+        "row_fold", or, with `transposed`, "subpixel".
       every_conv: whether the lowering must compute every conv (a model's `conv_impl`, a
         transposed conv's impl).
       transposed: whether it is a transposed conv's impl (one of `TRANSPOSE_IMPLS`).
@@ -166,7 +165,7 @@ def choose_impl(
     rules: ConvRules = DEFAULT_RULES,
 ) -> str:
     """The faster lowering of a conv on `backend`: "xla", "im2col", "winograd",
-    "space_to_depth" or "width_fold".
+    "space_to_depth", "width_fold" or "row_fold".
 
     The rule (fields of `rules`):
 
@@ -182,8 +181,9 @@ def choose_impl(
         `space_to_depth_max_in_channels` input channels: "space_to_depth".
       * cpu, a stride-1 conv (no dilation, one group, a kernel wider than 1) over at most
         `width_fold_max_in_channels` input and `width_fold_max_out_channels` output
-        channels, or to at most `width_fold_narrow_out_channels` output channels with a
-        kernel at least `width_fold_narrow_out_min_kernel` wide: "width_fold".
+        channels: "width_fold".
+      * cpu, a stride-1 conv (no dilation, one group, a kernel taller than 1) to at most
+        `row_fold_max_out_channels` output channels: "row_fold".
       * cpu, otherwise: "xla".
 
     The batch size enters through the Winograd matmuls and `choose_batch_chunk` only (XLA:CPU's
@@ -201,7 +201,7 @@ def choose_impl(
       rules: the thresholds.
 
     Returns:
-      "xla", "im2col", "winograd", "space_to_depth" or "width_fold".
+      "xla", "im2col", "winograd", "space_to_depth", "width_fold" or "row_fold".
 
     Example:
       >>> choose_impl((8, 56, 56, 64), (1, 1, 64, 256), backend="cpu")
@@ -239,14 +239,16 @@ def choose_impl(
     if (
         width_fold.applies(kernel_shape, strides, dilation, feature_group_count)
         and window[-1] > 1
-        and (
-            kernel_shape[-2] <= rules.width_fold_max_in_channels
-            and kernel_shape[-1] <= rules.width_fold_max_out_channels
-            or kernel_shape[-1] <= rules.width_fold_narrow_out_channels
-            and window[-1] >= rules.width_fold_narrow_out_min_kernel
-        )
+        and kernel_shape[-2] <= rules.width_fold_max_in_channels
+        and kernel_shape[-1] <= rules.width_fold_max_out_channels
     ):
         return "width_fold"
+    if (
+        row_fold.applies(kernel_shape, strides, dilation, feature_group_count)
+        and window[0] > 1
+        and kernel_shape[-1] <= rules.row_fold_max_out_channels
+    ):
+        return "row_fold"
     return "xla"
 
 

@@ -181,6 +181,30 @@ def out_spatial(
     )
 
 
+def is_stride_one(
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    rhs_dilation: Sequence[int],
+    feature_group_count: int,
+) -> bool:
+    """Whether a conv is stride 1, undilated and of one group, at least 1-D (what the width
+    and row folds compute).
+
+    Example:
+      >>> kernel = (3, 3, 8, 4)
+      >>> is_stride_one(kernel, (1, 1), (1, 1), 1), is_stride_one(kernel, (2, 1), (1, 1), 1)
+      (True, False)
+    """
+    n = len(kernel_shape) - 2
+    return (
+        n >= 1
+        and len(strides) == len(rhs_dilation) == n
+        and all(s == 1 for s in strides)
+        and all(d == 1 for d in rhs_dilation)
+        and feature_group_count == 1
+    )
+
+
 def dimension_numbers(n: int) -> tuple[str, str, str]:
     """("NHWC", "HWIO", "NHWC") for n = 2, and the like for 1-D and 3-D (`lax`'s limit)."""
     if n > 3:

@@ -32,22 +32,8 @@ from jax import lax
 
 from jaxvision.ops.conv import shapes
 
-
-def applies(
-    kernel_shape: Sequence[int],
-    strides: Sequence[int],
-    rhs_dilation: Sequence[int],
-    feature_group_count: int,
-) -> bool:
-    """Whether `conv` computes this conv: stride 1, undilated, one group, at least 1-D."""
-    n = len(kernel_shape) - 2
-    return (
-        n >= 1
-        and len(strides) == len(rhs_dilation) == n
-        and all(s == 1 for s in strides)
-        and all(d == 1 for d in rhs_dilation)
-        and feature_group_count == 1
-    )
+# Whether `conv` computes this conv: stride 1, undilated, one group, at least 1-D.
+applies = shapes.is_stride_one
 
 
 def fold_kernel(kernel: jax.Array, fold: int) -> jax.Array:

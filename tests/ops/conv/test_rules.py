@@ -80,11 +80,28 @@ def test_choose_impl_width_fold():
     assert conv_ops.choose_impl((16, 32, 32, 3), (3, 3, 3, 64), backend="cpu") == "xla"
     assert conv_ops.choose_impl(*stem, 1, 2, backend="cpu") == "xla"
     assert conv_ops.choose_impl((16, 64, 64, 3), (3, 1, 3, 8), backend="cpu") == "xla"
-    # An RGB output conv with a wide kernel (SRResNet's 9x9, DeblurGAN's 7x7) folds too.
-    assert conv_ops.choose_impl((16, 96, 96, 32), (9, 9, 32, 3), backend="cpu") == "width_fold"
-    assert conv_ops.choose_impl((16, 96, 96, 32), (3, 3, 32, 3), backend="cpu") == "xla"
     off = dataclasses.replace(DEFAULT_RULES, width_fold_max_in_channels=0)
     assert conv_ops.choose_impl(*stem, backend="cpu", rules=off) == "xla"
+
+
+def test_choose_impl_row_fold():
+    # RGB output convs (SRResNet's 9x9, DeblurGAN's 7x7, a 3x3 one), 1-D too.
+    for window in ((9, 9), (7, 7), (3, 3), (3, 1)):
+        rgb_out = ((16, 96, 96, 32), (*window, 32, 3))
+        assert conv_ops.choose_impl(*rgb_out, backend="cpu") == "row_fold"
+        assert conv_ops.choose_impl(*rgb_out, backend="gpu") == "xla"
+    assert conv_ops.choose_impl((4, 100, 8), (5, 8, 1), backend="cpu") == "row_fold"
+    # Few input channels too: the width fold first.
+    assert conv_ops.choose_impl((16, 96, 96, 3), (3, 3, 3, 3), backend="cpu") == "width_fold"
+    # More output channels, one kernel row, a stride or dilation, groups: other rules.
+    assert conv_ops.choose_impl((16, 96, 96, 32), (3, 3, 32, 8), backend="cpu") == "xla"
+    assert conv_ops.choose_impl((16, 96, 96, 32), (1, 3, 32, 3), backend="cpu") == "xla"
+    assert conv_ops.choose_impl((16, 96, 96, 32), (3, 3, 32, 3), 2, backend="cpu") == "xla"
+    assert conv_ops.choose_impl((16, 96, 96, 32), (3, 3, 32, 3), 1, 2, backend="cpu") == "xla"
+    off = dataclasses.replace(DEFAULT_RULES, row_fold_max_out_channels=0)
+    assert conv_ops.choose_impl((16, 96, 96, 32), (9, 9, 32, 3), backend="cpu", rules=off) == (
+        "xla"
+    )
 
 
 def test_choose_batch_chunk():

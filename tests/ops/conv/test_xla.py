@@ -47,7 +47,7 @@ def test_batch_chunks_run_in_the_derivatives_only():
 
 
 def test_rules_put_the_forward_on_chunks_or_drop_the_chunks():
-    x, w = arrays((8, 6, 6, 8), (3, 3, 8, 4))
+    x, w = arrays((8, 6, 6, 8), (3, 3, 8, 8))
     forward_too = dataclasses.replace(DEFAULT_RULES, chunk_derivatives_only=False)
     fns = {
         "derivatives": functools.partial(conv_ops.conv_general, impl="auto", batch_chunk=2),
