@@ -57,6 +57,16 @@ def _instance_norm(dtype: Any, name: str) -> nn.Module:
     )
 
 
+NORMS = ("instance", "none")
+
+
+def _norm(kind: str, dtype: Any, name: str) -> Any:
+    """The generator's normalization: instance norm (the paper's) or none (an identity)."""
+    if kind == "none":
+        return lambda y: y
+    return _instance_norm(dtype, name)
+
+
 def _to_signed(x: jax.Array) -> jax.Array:
     """[0, 1] -> [-1, 1], the paper's image range."""
     return 2.0 * x - 1.0
@@ -68,17 +78,18 @@ class _ResnetBlock(nn.Module):
     conv: ModuleDef
     dtype: Any
     dropout_rate: float
+    norm: str = "instance"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Args: x: [b, h, w, f]. Returns: [b, h, w, f]."""
         f = x.shape[-1]
         y = self.conv(f, (3, 3), padding="REFLECT", name="conv1")(x)
-        y = nn.relu(_instance_norm(self.dtype, "norm1")(y))  # [b, h, w, f]
+        y = nn.relu(_norm(self.norm, self.dtype, "norm1")(y))  # [b, h, w, f]
         if self.dropout_rate:
             y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
         y = self.conv(f, (3, 3), padding="REFLECT", name="conv2")(y)
-        return x + _instance_norm(self.dtype, "norm2")(y)  # [b, h, w, f]
+        return x + _norm(self.norm, self.dtype, "norm2")(y)  # [b, h, w, f]
 
 
 class DeblurGANGenerator(nn.Module):
@@ -97,6 +108,9 @@ class DeblurGANGenerator(nn.Module):
       zero_init_output: start the last conv at zero, so that the network starts as the
         identity (the global skip) rather than adding a random residual it must first learn
         to suppress; False is the paper's N(0, 0.02) init.
+      norm: "instance" (the paper's, after every conv but the last) or "none" (no
+        normalization, as EDSR drops batch norm from its residual blocks for restoration;
+        the convs then start from He's fan-in init instead of N(0, 0.02)).
 
     Example:
       >>> model = DeblurGANGenerator(features=8, num_blocks=2)
@@ -114,6 +128,7 @@ class DeblurGANGenerator(nn.Module):
     param_dtype: Any = jnp.float32
     conv_impl: str | ConvRules = "auto"
     zero_init_output: bool = False
+    norm: str = "instance"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -127,20 +142,26 @@ class DeblurGANGenerator(nn.Module):
           float32 images in [0, 1], [b, h, w, c].
 
         Raises:
-          ValueError: for an input that is not rank 4 or whose size is not a multiple of 4.
+          ValueError: for an input that is not rank 4 or whose size is not a multiple of 4, or an
+            unknown `norm`.
         """
+        if self.norm not in NORMS:
+            raise ValueError(f"DeblurGANGenerator norm must be one of {NORMS}, got {self.norm!r}.")
         multiple = 2**_DOWNSAMPLING
         if x.ndim != 4 or x.shape[1] % multiple or x.shape[2] % multiple:
             raise ValueError(
                 f"DeblurGANGenerator expects NHWC images [b, h, w, c] with h and w multiples "
                 f"of {multiple}, got shape {x.shape}."
             )
-        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=kernel_init)
+        # Without norms nothing restores the scale that N(0, 0.02) weights shrink a layer at a
+        # time: He's fan-in init keeps it.
+        init = kernel_init if self.norm == "instance" else nn.initializers.he_normal()
+        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=init)
         conv = functools.partial(layers.Conv, impl=self.conv_impl, **dt)
         up = functools.partial(
             layers.ConvTranspose, strides=(2, 2), padding=_PAD_TRANSPOSE, impl=self.conv_impl, **dt
         )
-        norm_relu = lambda y, name: nn.relu(_instance_norm(self.dtype, name)(y))
+        norm_relu = lambda y, name: nn.relu(_norm(self.norm, self.dtype, name)(y))
         f = self.features
 
         image = jnp.asarray(x, jnp.float32)  # [b, h, w, c]
@@ -149,10 +170,11 @@ class DeblurGANGenerator(nn.Module):
         y = norm_relu(conv(2 * f, (3, 3), 2, padding=_PAD_1, name="down1")(y), "norm_down1")
         y = norm_relu(conv(4 * f, (3, 3), 2, padding=_PAD_1, name="down2")(y), "norm_down2")
         for j in range(self.num_blocks):
-            y = _ResnetBlock(conv, self.dtype, self.dropout_rate, name=f"block{j}")(y, train)
+            block = _ResnetBlock(conv, self.dtype, self.dropout_rate, self.norm, name=f"block{j}")
+            y = block(y, train)
         y = norm_relu(up(2 * f, (3, 3), name="up1")(y), "norm_up1")  # [b, h/2, w/2, 2f]
         y = norm_relu(up(f, (3, 3), name="up2")(y), "norm_up2")  # [b, h, w, f]
-        out_init = nn.initializers.zeros if self.zero_init_output else kernel_init
+        out_init = nn.initializers.zeros if self.zero_init_output else init
         y = conv(x.shape[-1], (7, 7), padding="REFLECT", kernel_init=out_init, name="conv_out")(y)
         residual = jnp.tanh(y.astype(jnp.float32))  # [b, h, w, c] in [-1, 1] units
         return jnp.clip(image + residual / 2.0, 0.0, 1.0)  # [b, h, w, c]

@@ -200,6 +200,31 @@ def test_deblurgan_needs_multiples_of_four_and_dropout_needs_an_rng():
     )
 
 
+def test_deblurgan_without_norm_has_the_same_parameters_and_no_normalization():
+    x = _images((2, 16, 16, 3))
+    paper = deblurgan.DeblurGANGenerator(features=4, num_blocks=1)
+    plain = deblurgan.DeblurGANGenerator(features=4, num_blocks=1, norm="none")
+    variables = {name: _init(model, x) for name, model in (("paper", paper), ("plain", plain))}
+    assert jax.tree.map(np.shape, variables["paper"]) == jax.tree.map(np.shape, variables["plain"])
+    # He's init without norms, N(0, 0.02) with them.
+    stds = {k: np.std(v["params"]["block0"]["conv1"]["kernel"]) for k, v in variables.items()}
+    assert stds["paper"] == pytest.approx(0.02, rel=0.3)
+    assert stds["plain"] == pytest.approx(np.sqrt(2 / (9 * 16)), rel=0.3)
+
+    # Instance norm makes the paper's generator blind to a uniform scaling of conv_in's
+    # output (up to the norm's epsilon); without it, the scaling reaches the output.
+    def scaled(v):
+        params = dict(v["params"])
+        params["conv_in"] = jax.tree.map(lambda a: 3.0 * a, params["conv_in"])
+        return {"params": params}
+
+    p, q = variables["paper"], variables["plain"]
+    np.testing.assert_allclose(paper.apply(p, x), paper.apply(scaled(p), x), atol=1e-4)
+    assert np.abs(plain.apply(q, x) - plain.apply(scaled(q), x)).max() > 1e-2
+    with pytest.raises(ValueError, match="norm"):
+        deblurgan.DeblurGANGenerator(features=4, num_blocks=1, norm="batch").init(_key(), x)
+
+
 def test_patchgan_condition_and_errors():
     model = deblurgan.PatchGANDiscriminator(features=4)
     x, gray = _images((2, 32, 40, 3)), _images((2, 32, 40, 1), seed=1)
