@@ -89,9 +89,10 @@ def conv(
     xp = lax.pad(x, jnp.zeros((), x.dtype), config)  # [b, out[0] + kh - 1, *spatial[1:], cin]
     z = conv_fn(xp, fold_kernel(kernel), ((0, 0), *pads[1:]))  # [b, out0+kh-1, *out[1:], kh*cout]
     z = z.reshape(*z.shape[:-1], kh, cout)
-    # y[:, i] = sum_t z[:, i + t, ..., t, :]
-    taps = [lax.slice_in_dim(z[..., t, :], t, t + out[0], axis=1) for t in range(kh)]
-    return sum(taps[1:], taps[0])  # [b, *out, cout]
+    # y[:, i] = sum_t z[:, i + t, ..., t, :], summed in at least float32 (as a conv sums).
+    acc = jnp.promote_types(z.dtype, jnp.float32)
+    taps = [lax.slice_in_dim(z[..., t, :], t, t + out[0], axis=1).astype(acc) for t in range(kh)]
+    return sum(taps[1:], taps[0]).astype(z.dtype)  # [b, *out, cout]
 
 
 __all__ = ["applies", "conv", "fold_kernel"]

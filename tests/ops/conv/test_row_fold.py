@@ -76,3 +76,15 @@ def test_auto_folds_value_and_gradients():
     # The kernel gradient is that of the folded conv, 7 x 3 output channels.
     shapes = [[v.aval.shape for v in e.invars] for e in eqns(grad, "conv_general_dilated")]
     assert any((2, 14, 10, 21) in s for s in shapes)
+
+
+def test_bfloat16_sums_the_rows_in_float32():
+    x, w = arrays((2, 8, 8, 8), (7, 7, 8, 3))
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    y = row_fold.conv(xb, wb, ((3, 3), (3, 3)))
+    ref = conv_ops.conv_general(xb, wb, padding="SAME", impl="xla")
+    assert y.dtype == jnp.bfloat16
+    exact = conv_ops.conv_general(xb.astype(jnp.float32), wb.astype(jnp.float32), impl="xla")
+    # Within bfloat16's rounding of the exact result, as XLA's own bfloat16 conv is.
+    tol = 2 * float(jnp.abs(ref.astype(jnp.float32) - exact).max()) + 1e-2
+    assert float(jnp.abs(y.astype(jnp.float32) - exact).max()) <= tol
