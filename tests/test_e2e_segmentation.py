@@ -19,7 +19,6 @@ import pytest
 from PIL import Image
 
 from tests.engine import runs
-from tests.tasks import test_maskrcnn_task as maskrcnn_task_test
 
 pytestmark = pytest.mark.slow
 
@@ -146,30 +145,3 @@ def test_unet_trains_on_a_segmentation_folder_and_predicts_its_encoding(tmp_path
     mask = np.asarray(Image.open(out / "0_mask.png"))
     assert mask.shape == np.asarray(Image.open(root / "test" / "masks" / "0.png")).shape
     assert mask.max() < 3
-
-
-# Mask R-CNN: the task test's tiny network and sample budgets.
-MASKRCNN_TINY = {k: v for k, v in maskrcnn_task_test.TINY.items() if k.startswith("model.")}
-
-
-def test_maskrcnn_trains_evaluates_and_predicts(segmentation_data, tmp_path):
-    data_dir, dataset = segmentation_data
-    values = {**TINY, **MASKRCNN_TINY, "total_steps": 2, "batch_size": 2}
-    values.pop("dataset.train_pp"), values.pop("dataset.eval_pp")  # the config's letterboxes
-    config = runs.named_config(
-        "maskrcnn_small", {**values, "dataset.name": dataset, "dataset.data_dir": data_dir}
-    )
-    workdir = str(tmp_path / "run")
-    metrics = runs.train_in_process(config, workdir)
-    for key in ("mask_AP", "mask_AP50", "AP50"):
-        assert -1.0 <= metrics[key] <= 1.0  # pycocotools' -1: nothing to match
-    photo = str(tmp_path / "photo.jpg")
-    Image.fromarray(np.full((45, 70, 3), 200, np.uint8)).save(photo)
-    out = tmp_path / "predict"
-    _predict(workdir, [photo], str(out))
-    assert Image.open(out / "photo.png").size == (70, 45)
-    with open(out / "photo.json") as f:
-        record = json.load(f)
-    assert isinstance(record["detections"], list)
-    for detection in record["detections"]:
-        assert {"box", "class_name", "score", "mask"} <= set(detection)

@@ -166,11 +166,33 @@ def conv_general(
         return winograd.conv3x3(x, kernel, pads, precision)
     if impl == "im2col":
         return im2col.conv(x, kernel, strides, pads, rhs_dilation, feature_group_count, precision)
+    if impl in ("row_fold", "space_to_depth", "width_fold"):
+        fold = _fold(impl, auto, rules, strides, pads, out, precision, batch_chunk)
+        if impl == "row_fold" or not auto:
+            return fold(x, kernel)
+        # "auto": the space-to-depth and width folds compute the forward value only; the
+        # derivatives are XLA's conv's on batch chunks (autodiff through those folds made
+        # train steps slower).
+        primal = fold
+    else:
+        primal = None
+    if auto and batch_chunk is None:
+        out_shape = (x.shape[0], *out, kernel.shape[-1])
+        batch_chunk = choose_batch_chunk(x.shape, out_shape, dtype.itemsize, rules=rules)
+    conv = xla.lowering(strides, pads, rhs_dilation, feature_group_count, precision)
+    return xla.chunked_derivatives(
+        conv, x, kernel, batch_chunk, primal, derivatives_only=rules.chunk_derivatives_only
+    )
+
+
+def _fold(impl, auto, rules, strides, pads, out, precision, batch_chunk):
+    """The fold lowering `impl` ("row_fold", "space_to_depth" or "width_fold") as a function
+    of (x, kernel)."""
     if impl == "row_fold":
         # Derivatives by autodiff through the fold, the wider conv lowered by "auto" under
         # `rules` (or XLA's); they beat XLA's derivatives of the narrow conv.
         inner = rules if auto else "xla"
-        return row_fold.conv(
+        return lambda x, kernel: row_fold.conv(
             x,
             kernel,
             pads,
@@ -178,34 +200,15 @@ def conv_general(
                 x, k, padding=p, impl=inner, precision=precision, batch_chunk=batch_chunk
             ),
         )
-    primal = None
     if impl == "space_to_depth":
-        fold = functools.partial(
+        return functools.partial(
             space_to_depth.conv, strides=strides, pads=pads, precision=precision
         )
-        if not auto:
-            return fold(x, kernel)
-        # "auto": the fold computes the forward value only; the derivatives are XLA's conv's
-        # on batch chunks (autodiff through the fold made train steps slower).
-        primal = fold
-    if impl == "width_fold":
-        fold = functools.partial(
-            width_fold.conv,
-            pads=pads,
-            fold=width_fold.choose_fold(out[-1], rules.width_fold_max_fold),
-            precision=precision,
-        )
-        if not auto:
-            return fold(x, kernel)
-        # "auto": as for space_to_depth, the forward value only (autodiff through the fold
-        # computed a stem's kernel gradient slower than XLA's conv).
-        primal = fold
-    if auto and batch_chunk is None:
-        out_shape = (x.shape[0], *out, kernel.shape[-1])
-        batch_chunk = choose_batch_chunk(x.shape, out_shape, dtype.itemsize, rules=rules)
-    conv = xla.lowering(strides, pads, rhs_dilation, feature_group_count, precision)
-    return xla.chunked_derivatives(
-        conv, x, kernel, batch_chunk, primal, derivatives_only=rules.chunk_derivatives_only
+    return functools.partial(
+        width_fold.conv,
+        pads=pads,
+        fold=width_fold.choose_fold(out[-1], rules.width_fold_max_fold),
+        precision=precision,
     )
 
 
