@@ -26,7 +26,6 @@ def get_config():
     c.degradation.sigma_range = [0.0, 50.0]
     c.restoration.loss = "l2"
     c.restoration.size_multiple = 8
-    # Chosen on the validation split (jaxvision_photos/tune, 800 steps): 1e-3 29.47 dB, 2e-3
-    # 29.94, 4e-3 30.26, 8e-3 30.33 (within noise of 4e-3, and 8e-3 diverged SRResNet).
+    # Chosen on the validation split (jaxvision_photos/tune); benchmarks/RESULTS.md.
     c.optimizer.learning_rate = 4e-3
     return c

@@ -32,8 +32,7 @@ def get_config():
     c.restoration.loss = "l1"
     c.restoration.eval_border = 4
     c.restoration.eval_y_channel = True
-    # Chosen on the validation split (jaxvision_photos/tune, 800 steps): 1e-3 31.96 dB, 2e-3
-    # 32.28, 4e-3 33.10; 8e-3 diverges.
+    # Chosen on the validation split (jaxvision_photos/tune); benchmarks/RESULTS.md.
     c.optimizer.learning_rate = 4e-3
     c.dataset.train_pp = "random_crop(96)|flip_lr|rot90"
     return c

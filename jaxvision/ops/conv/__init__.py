@@ -128,7 +128,8 @@ def conv_general(
         output channels), "auto"
         (`choose_impl` under `DEFAULT_RULES` for the default backend, this shape and dtype;
         "xla" then runs its derivatives on batch chunks of `choose_batch_chunk` images, and
-        "space_to_depth" and "width_fold" fold the forward value only), or a `ConvRules`
+        "space_to_depth" and "width_fold" fold the forward value only, "row_fold" the value
+        and its derivatives), or a `ConvRules`
         ("auto" under it).
       precision: passed to the conv or the matmuls.
       batch_chunk: with impl "xla" or "auto", compute the XLA conv's derivatives on chunks of

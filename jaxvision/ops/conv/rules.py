@@ -5,8 +5,8 @@ convolution is slow on tiny feature maps, on the input gradient of strided convs
 and depthwise convs and on the backward of transposed convs, the rules send those to im2col
 matmuls (undilated transposed convs to one stride-1 conv to their sub-pixel phases), wide 3x3
 convs to Winograd's, strided convs over few channels (RGB stems) to a space-to-depth fold,
-stride-1 convs from or to few channels to a width fold, and run the derivatives of XLA's conv
-on batch chunks. Their thresholds
+stride-1 convs from few channels to a width fold and those to few channels to a row fold,
+and run the derivatives of XLA's conv on batch chunks. Their thresholds
 are the fields of one frozen dataclass, `ConvRules`; `DEFAULT_RULES` are the shipped ones.
 A model takes a `ConvRules` as its `conv_impl` ("auto" under those rules), and a benchmark
 varies one with `dataclasses.replace(DEFAULT_RULES, ...)`.
