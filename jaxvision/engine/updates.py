@@ -117,7 +117,9 @@ def apply_gradients(
       ``grads_finite`` (1 applied, 0 skipped).
     """
     net = _network(state, network)
-    model_state = net.model_state if model_state is None else model_state
+    if model_state is None:
+        model_state = net.model_state
+    model_state = _cast_like(model_state, net.model_state)
     updates, opt_state = net.tx.update(grads, net.opt_state, net.params)
     params = optax.apply_updates(net.params, updates)
     ema = _ema_update(net.ema_params, params, net.ema_decay, net.step)
@@ -147,7 +149,15 @@ def update_model_state(state: TrainState, network: str, model_state: Any) -> Tra
     """The state with a network's mutable collections replaced (no optimizer step): for a
     forward pass in training mode whose batch statistics must be kept."""
     net = _network(state, network)
+    model_state = _cast_like(model_state, net.model_state)
     return state.replace(networks={**state.networks, network: net.replace(model_state=model_state)})
+
+
+def _cast_like(new: Any, old: Any) -> Any:
+    """``new`` in ``old``'s dtypes, leaf by leaf: batch statistics computed in a wider dtype
+    (float64 activations over float32 statistics) keep the state's types, so that the jitted
+    step sees the same input types every call and compiles once."""
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
 
 def prefixed(metrics: Mapping[str, Any], prefix: str) -> dict[str, Any]:
