@@ -1,4 +1,5 @@
-"""One code path for 1 device, 4 devices and 2 processes: the same losses, step by step.
+"""One code path for 1 device, 4 devices (replicated or FSDP) and 2 processes: the same
+losses, step by step.
 
 The runs compute in float64 (``model.dtype=float64``, ``JAX_ENABLE_X64=1``). In
 float32 the sharded runs agree with the 1-device run to ~1e-7 for the first steps,
@@ -8,10 +9,18 @@ the runs drift apart by ~1e-3 and more, as any two differently-summed float32
 runs of a ReLU network do. float64 keeps those flips away for 20 steps, so the
 comparison tests what it should: data order, global BatchNorm statistics and
 the gradient all-reduce.
+
+The FSDP run differs from the replicated 4-device run only in where the state lies between
+steps: each device still computes on its quarter of the batch with whole (gathered)
+weights, so at most the order in which XLA sums partial gradients may differ, ~1e-16
+relative a step in float64. ``FSDP_TOLERANCE`` (1e-9) leaves room for that, while a real
+fault (a wrong gather, a shard updated twice, a lost gradient) moves the loss by more than
+1e-3 at once.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 
@@ -22,11 +31,11 @@ from tests.engine import runs
 
 pytestmark = pytest.mark.slow
 
-STEPS = 10
+STEPS = 6
 OVERRIDES = {
     "total_steps": STEPS,
     "checkpoint_every": STEPS,
-    "batch_size": 32,
+    "batch_size": 16,
     # A stable (non-chaotic) learning rate: float reassociation across devices must
     # not be amplified by loss spikes for the 1e-5 comparison to be meaningful.
     "optimizer.learning_rate": 0.02,
@@ -34,6 +43,7 @@ OVERRIDES = {
     "dataset.eval_split": "test[:64]",
 }
 RELATIVE_TOLERANCE = 1e-5
+FSDP_TOLERANCE = 1e-9
 
 
 def _free_port() -> int:
@@ -55,10 +65,19 @@ def one_device(tmp_path_factory, shapes_data_dir):
     return workdir
 
 
-def test_four_devices_match_one(tmp_path, shapes_data_dir, one_device):
-    runs.run_train(tmp_path, shapes_data_dir, OVERRIDES, num_devices=4, x64=True)
-    expected, got = _losses(one_device), _losses(tmp_path)
-    np.testing.assert_allclose(got, expected, rtol=RELATIVE_TOLERANCE)
+def test_four_devices_replicated_and_fsdp_match_one(tmp_path, shapes_data_dir, one_device):
+    replicated, fsdp = tmp_path / "replicated", tmp_path / "fsdp"
+    runs.run_train(replicated, shapes_data_dir, OVERRIDES, num_devices=4, x64=True)
+    np.testing.assert_allclose(_losses(replicated), _losses(one_device), rtol=RELATIVE_TOLERANCE)
+
+    runs.run_train(fsdp, shapes_data_dir, {**OVERRIDES, "sharding": "fsdp"}, 4, x64=True)
+    with open(fsdp / "config.json") as f:
+        assert json.load(f)["sharding"] == "fsdp"
+    np.testing.assert_allclose(_losses(fsdp), _losses(replicated), rtol=FSDP_TOLERANCE)
+    (eval_fsdp,) = runs.read_metrics(fsdp, "eval")
+    (eval_replicated,) = runs.read_metrics(replicated, "eval")
+    assert eval_fsdp["num_examples"] == 64
+    assert eval_fsdp["loss"] == pytest.approx(eval_replicated["loss"], rel=FSDP_TOLERANCE)
 
 
 def test_two_processes_match_one(tmp_path, shapes_data_dir, one_device):

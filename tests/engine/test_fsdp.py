@@ -1,4 +1,6 @@
-"""FSDP-style sharding of the train state over ``data``: the rule, and runs on 4 CPU devices."""
+"""FSDP-style sharding of the train state over ``data``: the rule, and a step on 4 CPU devices.
+
+A whole FSDP run against the replicated one is in tests/engine/test_distributed.py."""
 
 from __future__ import annotations
 
@@ -165,42 +167,3 @@ def test_step_gathers_sharded_kernels_and_sums_gradients(child_report):
     collectives = child_report["collectives"]
     assert collectives["all-gather"] >= 1, collectives
     assert collectives["all-reduce"] + collectives["reduce-scatter"] >= 1, collectives
-
-
-# float64 (as tests/engine/test_distributed.py explains). The two runs differ only in where
-# the state lies between steps: each device still computes on its quarter of the batch with
-# whole (gathered) weights, so at most the order in which XLA sums partial gradients may
-# differ, ~1e-16 relative a step in float64 (on XLA:CPU the losses came out identical).
-# 1e-9 leaves room for that, while a real fault (a wrong gather, a shard updated twice, a
-# lost gradient) changes the loss by more than 1e-3 at once.
-STEPS = 8
-OVERRIDES = {
-    "total_steps": STEPS,
-    "checkpoint_every": STEPS,
-    "optimizer.learning_rate": 0.02,
-    "model.dtype": "float64",
-    "dataset.eval_split": "test[:64]",
-}
-RELATIVE_TOLERANCE = 1e-9
-
-
-def _losses(workdir) -> np.ndarray:
-    lines = runs.read_metrics(workdir)
-    assert [line["step"] for line in lines] == list(range(1, STEPS + 1))
-    return np.array([line["loss"] for line in lines])
-
-
-@pytest.mark.slow
-def test_fsdp_run_matches_the_replicated_run(tmp_path, shapes_data_dir):
-    replicated, fsdp = tmp_path / "replicated", tmp_path / "fsdp"
-    runs.run_train(replicated, shapes_data_dir, OVERRIDES, num_devices=DEVICES, x64=True)
-    runs.run_train(
-        fsdp, shapes_data_dir, {**OVERRIDES, "sharding": "fsdp"}, num_devices=DEVICES, x64=True
-    )
-    with open(fsdp / "config.json") as f:
-        assert json.load(f)["sharding"] == "fsdp"
-    np.testing.assert_allclose(_losses(fsdp), _losses(replicated), rtol=RELATIVE_TOLERANCE)
-    (eval_fsdp,) = runs.read_metrics(fsdp, "eval")
-    (eval_replicated,) = runs.read_metrics(replicated, "eval")
-    assert eval_fsdp["num_examples"] == 64
-    assert eval_fsdp["loss"] == pytest.approx(eval_replicated["loss"], rel=RELATIVE_TOLERANCE)
