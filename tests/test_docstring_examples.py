@@ -4,6 +4,10 @@ says: one test per module that holds examples.
 Examples may assume `import jax`, `import jax.numpy as jnp` and `import numpy as np`; they
 import anything else themselves. `# doctest: +SKIP` is kept for what cannot run offline
 (pretrained weights to download, torchvision).
+
+Examples run eagerly: every primitive compiles on its first shapes, so XLA's optimization
+passes are turned off while they run (``jax_disable_most_optimizations``, the state restored
+after each module); results are the same to the digits an example prints.
 """
 
 from __future__ import annotations
@@ -51,7 +55,12 @@ def test_docstring_examples(name):
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     tests = [t for t in finder.find(module, name, extraglobs=ASSUMED_IMPORTS) if t.examples]
     assert tests, f"{name} mentions '>>>' but holds no example doctest can run"
-    for test in tests:
-        runner.run(test)
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        for test in tests:
+            runner.run(test)
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
     results = runner.summarize(verbose=False)
     assert results.failed == 0, f"{results.failed} of {results.attempted} examples failed in {name}"
