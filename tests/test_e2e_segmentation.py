@@ -1,8 +1,8 @@
-"""Semantic segmentation through the shared engine: train, evaluate, resume, predict.
+"""Semantic segmentation through the shared engine: train, evaluate, predict.
 
 Tiny runs (a few steps of narrow models on a slice of the built-in shapes, and on a generated
 segmentation_folder) check the plumbing: eval lines carry ``mIoU``, ``pixel_accuracy`` and
-per-class IoU, a run resumes from its checkpoint, and ``python -m train.predict`` writes the
+per-class IoU, and ``python -m train.predict`` writes the
 blended picture and the label PNG at the input's size. Quality (mIoU >= 0.85 after the small
 configs' full training) is measured by the commands in benchmarks/RESULTS.md.
 """
@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.engine import runs
+from tests.tasks import test_maskrcnn_task as maskrcnn_task_test
 
 pytestmark = pytest.mark.slow
 
@@ -83,46 +84,25 @@ def _predict(workdir: str, images: list[str], output_dir: str) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_unet_trains_evaluates_resumes_and_predicts(segmentation_data, tmp_path):
+def test_deeplab_trains_and_evaluates_on_the_shapes(segmentation_data, tmp_path):
     data_dir, dataset = segmentation_data
     workdir = str(tmp_path / "run")
-    metrics = runs.train_in_process(_config("unet_small", data_dir, dataset), workdir)
+    config = _config("deeplabv3plus_small", data_dir, dataset, total_steps=2)
+    metrics = runs.train_in_process(config, workdir)
     (line,) = runs.read_metrics(workdir, "eval")
     assert {"mIoU", "pixel_accuracy", "mean_class_accuracy", "iou/background"} <= set(line)
     assert 0.0 <= line["mIoU"] <= 1.0 and line["pixel_accuracy"] == metrics["pixel_accuracy"]
     assert len([k for k in line if k.startswith("iou/")]) == SHAPES_CLASSES
+    assert "iou/star" in metrics
     train = runs.read_metrics(workdir, "train")
     assert {"ce_loss", "loss", "pixel_accuracy"} <= set(train[-1])
     assert all(np.isfinite(t["loss"]) for t in train)
     assert os.path.exists(os.path.join(workdir, "predictions.png"))
 
-    # Resumed: two more steps continue from the step-4 checkpoint.
-    runs.train_in_process(_config("unet_small", data_dir, dataset, total_steps=6), workdir)
-    assert [t["step"] for t in runs.read_metrics(workdir, "train")] == list(range(1, 7))
-    assert runs.latest_params(workdir)[0] == 6
-
-    photo = str(tmp_path / "photo.jpg")
-    Image.fromarray(np.full((45, 70, 3), 200, np.uint8)).save(photo)
-    out = tmp_path / "predict"
-    _predict(workdir, [photo], str(out))
-    mask = Image.open(out / "photo_mask.png")
-    assert mask.size == (70, 45) and mask.mode == "L"
-    assert np.asarray(mask).max() < SHAPES_CLASSES
-    picture = Image.open(out / "photo.png")
-    assert picture.size[0] > 70 and picture.size[1] >= 45  # the image and its legend
-    with open(out / "photo.json") as f:
-        record = json.load(f)
-    assert sum(c["fraction"] for c in record["classes"]) == pytest.approx(1.0)
-
-
-def test_deeplab_trains_and_evaluates(segmentation_data, tmp_path):
-    data_dir, dataset = segmentation_data
-    config = _config("deeplabv3plus_small", data_dir, dataset, total_steps=2)
-    metrics = runs.train_in_process(config, str(tmp_path))
-    assert 0.0 <= metrics["mIoU"] <= 1.0 and "iou/star" in metrics
-
 
 def test_unet_trains_on_a_segmentation_folder_and_predicts_its_encoding(tmp_path):
+    """Train, evaluate, then ``train.predict`` on a test image (its label PNG matches the
+    training masks' size and encoding) and on a photo of another size."""
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
     for split, count in (("train", 6), ("test", 3)):
@@ -145,3 +125,41 @@ def test_unet_trains_on_a_segmentation_folder_and_predicts_its_encoding(tmp_path
     mask = np.asarray(Image.open(out / "0_mask.png"))
     assert mask.shape == np.asarray(Image.open(root / "test" / "masks" / "0.png")).shape
     assert mask.max() < 3
+    photo = str(tmp_path / "photo.jpg")
+    Image.fromarray(np.full((45, 70, 3), 200, np.uint8)).save(photo)
+    _predict(workdir, [photo], str(out))
+    mask = Image.open(out / "photo_mask.png")
+    assert mask.size == (70, 45) and mask.mode == "L"
+    picture = Image.open(out / "photo.png")
+    assert picture.size[0] > 70 and picture.size[1] >= 45  # the image and its legend
+    with open(out / "photo.json") as f:
+        record = json.load(f)
+    assert sum(c["fraction"] for c in record["classes"]) == pytest.approx(1.0)
+    assert {c["class_name"] for c in record["classes"]} <= {"sky", "road", "car"}
+
+
+# Mask R-CNN: the task test's tiny network and sample budgets.
+MASKRCNN_TINY = {k: v for k, v in maskrcnn_task_test.TINY.items() if k.startswith("model.")}
+
+
+def test_maskrcnn_trains_evaluates_and_predicts(segmentation_data, tmp_path):
+    data_dir, dataset = segmentation_data
+    values = {**TINY, **MASKRCNN_TINY, "total_steps": 2, "batch_size": 2}
+    values.pop("dataset.train_pp"), values.pop("dataset.eval_pp")  # the config's letterboxes
+    config = runs.named_config(
+        "maskrcnn_small", {**values, "dataset.name": dataset, "dataset.data_dir": data_dir}
+    )
+    workdir = str(tmp_path / "run")
+    metrics = runs.train_in_process(config, workdir)
+    for key in ("mask_AP", "mask_AP50", "AP50"):
+        assert -1.0 <= metrics[key] <= 1.0  # pycocotools' -1: nothing to match
+    photo = str(tmp_path / "photo.jpg")
+    Image.fromarray(np.full((45, 70, 3), 200, np.uint8)).save(photo)
+    out = tmp_path / "predict"
+    _predict(workdir, [photo], str(out))
+    assert Image.open(out / "photo.png").size == (70, 45)
+    with open(out / "photo.json") as f:
+        record = json.load(f)
+    assert isinstance(record["detections"], list)
+    for detection in record["detections"]:
+        assert {"box", "class_name", "score", "mask"} <= set(detection)
