@@ -93,6 +93,7 @@ def build_synthetic(
     from jaxvision.data.sources import DatasetMeta
     from jaxvision.engine import build
     from jaxvision.engine import mesh as mesh_lib
+    from train import host_tuning
 
     config.batch_size = batch_size
     class_names = tuple(f"class_{i}" for i in range(num_classes))
@@ -103,7 +104,7 @@ def build_synthetic(
     setup = build.build(config, meta, mesh)
     local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes, scale)
     batch = mesh_lib.global_batch(local, mesh)
-    state = build.init_state(setup, batch, jax.random.key(INIT_SEED))
+    state = build.init_state(setup, batch, jax.random.key(INIT_SEED), host_tuning.init_options())
     return setup, batch, state
 
 

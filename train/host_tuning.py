@@ -3,8 +3,10 @@
 The library (``jaxvision``) compiles with JAX's defaults; the entry points (``python -m
 train``, ``python -m train.predict``) and the benchmarks apply two host tunings:
 
-- **Compiler options.** ``for_backend()`` gives the XLA options of the compiled train step
-  and ``for_backend(inference=True)`` those of the eval step and ``predict``. On XLA:CPU,
+- **Compiler options.** ``for_backend()`` gives the XLA options of the compiled train step,
+  ``for_backend(inference=True)`` those of the eval step and ``predict``, and
+  ``init_options()`` those of the program that initialises the state (on XLA:CPU without
+  LLVM's optimizations: it runs once, and compiles in a third of the time). On XLA:CPU,
   training hands convolutions to XLA's own kernels rather than YNNPACK's and keeps
   YNNPACK's matmul and reduction fusions; forward-only steps use no YNNPACK fusion at all.
   Elsewhere they are empty. The config key ``compiler_options`` overrides them (an option
@@ -44,7 +46,11 @@ YNN_FUSION_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS: Mapping[str, Any] = MappingProxyType({YNN_FUSION_OPTION: ",".join(CPU_YNN_FUSIONS)})
 # Forward passes alone (eval, predict): no YNNPACK fusion ("" names none).
 CPU_INFERENCE_OPTIONS: Mapping[str, Any] = MappingProxyType({YNN_FUSION_OPTION: ""})
+# The one-off init program: XLA:CPU's LLVM optimizations take most of its compile time (the
+# threefry hashes of every parameter's draw) and buy nothing for a program that runs once.
+CPU_INIT_OPTIONS: Mapping[str, Any] = MappingProxyType({"xla_backend_optimization_level": 0})
 BACKEND_OPTIONS = MappingProxyType({"cpu": CPU_OPTIONS})
+INIT_BACKEND_OPTIONS = MappingProxyType({"cpu": CPU_INIT_OPTIONS})
 INFERENCE_BACKEND_OPTIONS = MappingProxyType({"cpu": CPU_INFERENCE_OPTIONS})
 USE_DEFAULTS_KEY = "use_defaults"
 
@@ -89,15 +95,31 @@ def for_backend(
     return options
 
 
+def init_options(backend: str | None = None) -> dict[str, Any]:
+    """The compiler options of the program that initialises a run's state on ``backend``
+    (None: ``jax.default_backend()``): on XLA:CPU, no LLVM optimization; elsewhere none.
+
+    Example:
+      >>> init_options("cpu"), init_options("tpu")
+      ({'xla_backend_optimization_level': 0}, {})
+    """
+    import jax
+
+    return dict(INIT_BACKEND_OPTIONS.get((backend or jax.default_backend()).lower(), {}))
+
+
 def compiler_options(config: Any) -> Any:
-    """The train and inference options of a run (a ``jaxvision.engine.loop.CompilerOptions``):
-    the backend's, under ``config.compiler_options``."""
+    """The train, inference and init options of a run (a
+    ``jaxvision.engine.loop.CompilerOptions``): the backend's, the first two under
+    ``config.compiler_options`` (``use_defaults: False`` also drops the init's)."""
     from jaxvision.engine.loop import CompilerOptions
 
     overrides = config.get("compiler_options")
+    use_defaults = (overrides or {}).get(USE_DEFAULTS_KEY, True)
     return CompilerOptions(
         train=for_backend(overrides=overrides),
         inference=for_backend(overrides=overrides, inference=True),
+        init=init_options() if use_defaults else {},
     )
 
 

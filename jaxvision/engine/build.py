@@ -207,16 +207,24 @@ def abstract_state(setup: Setup, sample_batch: Any, rng: jax.Array) -> TrainStat
     )
 
 
-def init_state(setup: Setup, sample_batch: Any, rng: jax.Array) -> TrainState:
+def init_state(
+    setup: Setup,
+    sample_batch: Any,
+    rng: jax.Array,
+    compiler_options: dict[str, Any] | None = None,
+) -> TrainState:
     """The step-0 ``TrainState``, initialised under ``jit`` straight into its shardings.
 
     The shardings follow ``config.sharding`` (``jaxvision.engine.sharding``: replicated, or
     FSDP over ``data``); the train step and checkpoint restores take them from the state.
     A float16 model gets a loss scale (``jaxvision.engine.loss_scale.from_config``).
+    ``compiler_options`` are XLA options of the one-off init program (None: JAX's defaults;
+    ``python -m train`` passes its host's, ``train/host_tuning.py``).
     """
 
     def init(rng, batch):
         return new_state(setup, setup.task.init_variables(rng, batch))
 
     shardings = jax.tree.map(lambda x: x.sharding, abstract_state(setup, sample_batch, rng))
-    return jax.jit(init, out_shardings=shardings)(rng, sample_batch)
+    options = dict(compiler_options or {})
+    return jax.jit(init, out_shardings=shardings, compiler_options=options)(rng, sample_batch)

@@ -41,10 +41,12 @@ class CompilerOptions:
     Attributes:
       train: options of the train step.
       inference: options of the eval step and predict.
+      init: options of the one-off program that initialises the state.
     """
 
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     inference: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _is_chief() -> bool:
@@ -84,11 +86,12 @@ def _train_data(setup: build.Setup, train_source: Any) -> Any:
     )
 
 
-def _start_state(setup, train_data, workdir, meta, checkpointer, writer):
+def _start_state(setup, train_data, workdir, checkpointer, writer, init_options):
     """The step-0 state, or the latest checkpoint's (and the data iterator it restores)."""
+    meta = setup.task.meta
     init_rng, train_rng = jax.random.split(jax.random.key(setup.config.seed))
     sample = mesh_lib.global_batch(next(iter(train_data)), setup.mesh)
-    state = build.init_state(setup, sample, init_rng)
+    state = build.init_state(setup, sample, init_rng, init_options)
     if checkpointer.latest_step() is None:
         state = init_from_run(state, setup.config)
     run_meta = {**dataclasses.asdict(meta), "input_shape": list(sample["image"].shape[1:])}
@@ -221,7 +224,7 @@ def _train(setup, train_source, eval_source, options, workdir, checkpointer, wri
     """The body of ``train_and_evaluate`` once its checkpointer and writer are open."""
     config, mesh = setup.config, setup.mesh
     state, train_iter, rng = _start_state(
-        setup, _train_data(setup, train_source), workdir, setup.task.meta, checkpointer, writer
+        setup, _train_data(setup, train_source), workdir, checkpointer, writer, options.init
     )
     start = int(state.step)
     eval_step = steps.compile_eval_step(setup.task, setup.evaluators, mesh, options.inference)

@@ -184,3 +184,28 @@ def test_reexec_sets_the_tunable_once():
     expected = "glibc.malloc.hugetlb=1" if sys.platform.startswith("linux") else "None"
     assert out[0] == expected
     assert out[1] == "['--flag=1']"
+
+
+@cpu_only
+def test_the_init_options_reach_the_init_program_and_keep_its_values():
+    import numpy as np
+
+    from jaxvision.data.sources import DatasetMeta
+    from jaxvision.engine import build
+    from jaxvision.engine import mesh as mesh_lib
+    from train.configs import demo
+
+    config = demo.get_config()
+    config.model.kwargs.num_filters = 4
+    options = compiler_options.compiler_options(config)
+    assert options.init == {"xla_backend_optimization_level": 0}
+    setup = build.build(config, DatasetMeta("shapes", ("a", "b"), 8), mesh_lib.make_mesh())
+    batch = {"image": np.zeros((2, 16, 16, 3), np.uint8), "label": np.zeros(2, np.int32)}
+    tuned = build.init_state(setup, batch, jax.random.key(0), options.init)
+    plain = build.init_state(setup, batch, jax.random.key(0))
+    for a, b in zip(jax.tree.leaves(tuned), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    with pytest.raises(Exception, match="no_such_option"):  # the options reach XLA
+        build.init_state(setup, batch, jax.random.key(0), {"xla_no_such_option": 1})
+    off = ml_collections.ConfigDict({"compiler_options": {"use_defaults": False}})
+    assert compiler_options.compiler_options(off).init == {}
