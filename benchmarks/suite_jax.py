@@ -67,20 +67,14 @@ def _timed(batch_size: int, timing: throughput.Timing, compile_s: float) -> dict
     }
 
 
-def build_synthetic(
-    config: Any,
-    batch_size: int,
-    image_size: int,
-    num_classes: int,
-    max_boxes: int | None = None,
-    scale: int | None = None,
-) -> tuple[Any, dict[str, Any], Any]:
-    """A task as `python -m train` builds it, on a synthetic batch of its schema.
+def build_synthetic(config: Any, *batch_args: Any) -> tuple[Any, dict[str, Any], Any]:
+    """A task as `python -m train` builds it, on a synthetic batch of its schema, with its
+    initial state.
 
     Args:
       config: the task's config (`benchmarks.suite.load_config`); its `batch_size` is set.
-      batch_size, image_size, num_classes, max_boxes, scale: the batch
-        (`benchmarks.synthetic`).
+      *batch_args: `synthetic_setup`'s batch_size, image_size, num_classes[, max_boxes[,
+        scale]].
 
     Returns:
       (the `jaxvision.engine.build.Setup`, the batch on its mesh, the initial state).
@@ -90,10 +84,38 @@ def build_synthetic(
     """
     import jax
 
+    from jaxvision.engine import build
+    from train import host_tuning
+
+    setup, batch = synthetic_setup(config, *batch_args)
+    state = build.init_state(setup, batch, jax.random.key(INIT_SEED), host_tuning.init_options())
+    return setup, batch, state
+
+
+def synthetic_setup(
+    config: Any,
+    batch_size: int,
+    image_size: int,
+    num_classes: int,
+    max_boxes: int | None = None,
+    scale: int | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """`build_synthetic`'s setup and batch, before any state.
+
+    Args:
+      config: the task's config; its `batch_size` is set.
+      batch_size, image_size, num_classes, max_boxes, scale: the batch
+        (`benchmarks.synthetic`).
+
+    Returns:
+      (the `jaxvision.engine.build.Setup`, the batch on its mesh).
+
+    Raises:
+      ValueError: a batch size the devices do not divide.
+    """
     from jaxvision.data.sources import DatasetMeta
     from jaxvision.engine import build
     from jaxvision.engine import mesh as mesh_lib
-    from train import host_tuning
 
     config.batch_size = batch_size
     class_names = tuple(f"class_{i}" for i in range(num_classes))
@@ -103,9 +125,7 @@ def build_synthetic(
         raise ValueError(f"batch size {batch_size} is not divisible by {mesh.size} devices")
     setup = build.build(config, meta, mesh)
     local = synthetic.make_batch(config.task, batch_size, image_size, num_classes, max_boxes, scale)
-    batch = mesh_lib.global_batch(local, mesh)
-    state = build.init_state(setup, batch, jax.random.key(INIT_SEED), host_tuning.init_options())
-    return setup, batch, state
+    return setup, mesh_lib.global_batch(local, mesh)
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:

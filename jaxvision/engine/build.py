@@ -221,10 +221,20 @@ def init_state(
     ``compiler_options`` are XLA options of the one-off init program (None: JAX's defaults;
     ``python -m train`` passes its host's, ``train/host_tuning.py``).
     """
+    return jitted_init(setup, sample_batch, rng, compiler_options)(rng, sample_batch)
+
+
+def jitted_init(
+    setup: Setup,
+    sample_batch: Any,
+    rng: jax.Array,
+    compiler_options: dict[str, Any] | None = None,
+) -> Any:
+    """``init_state``'s program, jitted but not yet called: ``(rng, batch) -> TrainState``."""
 
     def init(rng, batch):
         return new_state(setup, setup.task.init_variables(rng, batch))
 
     shardings = jax.tree.map(lambda x: x.sharding, abstract_state(setup, sample_batch, rng))
     options = dict(compiler_options or {})
-    return jax.jit(init, out_shardings=shardings, compiler_options=options)(rng, sample_batch)
+    return jax.jit(init, out_shardings=shardings, compiler_options=options)
