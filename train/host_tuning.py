@@ -46,10 +46,9 @@ YNN_FUSION_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS: Mapping[str, Any] = MappingProxyType({YNN_FUSION_OPTION: ",".join(CPU_YNN_FUSIONS)})
 # Forward passes alone (eval, predict): no YNNPACK fusion ("" names none).
 CPU_INFERENCE_OPTIONS: Mapping[str, Any] = MappingProxyType({YNN_FUSION_OPTION: ""})
-# The one-off init program: XLA:CPU's full LLVM optimization (level 2) takes most of its
-# compile time (the threefry hashes of every parameter's draw) for a program that runs once;
-# level 1 compiles in about half the time and runs as fast (level 0 runs several times
-# slower on ~100M parameters).
+# The one-off init program: most of its compile time is LLVM optimizing the threefry hashes
+# of every parameter's draw; level 1 (not XLA:CPU's default 2) compiles it faster and runs it
+# as fast, level 0 would run the draws unoptimized (RESULTS.md, "Compiler options (CPU)").
 CPU_INIT_OPTIONS: Mapping[str, Any] = MappingProxyType({"xla_backend_optimization_level": 1})
 BACKEND_OPTIONS = MappingProxyType({"cpu": CPU_OPTIONS})
 INIT_BACKEND_OPTIONS = MappingProxyType({"cpu": CPU_INIT_OPTIONS})

@@ -109,7 +109,8 @@ def apply_gradients(
       state: the current state.
       network: the network to update.
       grads: gradients shaped like its params (from ``value_and_grad``).
-      model_state: its new mutable collections (e.g. batch statistics); None keeps them.
+      model_state: its new mutable collections (e.g. batch statistics), stored in the old
+        ones' dtypes; None keeps them.
 
     Returns:
       The new state and metrics: ``grad_norm``, ``learning_rate`` (the one this update
