@@ -25,18 +25,26 @@ from benchmarks import suite, suite_jax
 OPTION_SETS = ("default", "host")
 
 
-def time_init(entry: suite.Entry, batch_size: int) -> list[dict[str, Any]]:
+def time_init(entry: suite.Entry, batch_size: int | None) -> list[dict[str, Any]]:
     """One record an option set: `entry`, `options`, `compile_s`, `run_s`, `max_abs_diff`
-    (against the default-compiled state; 0 for it)."""
+    (against the default-compiled state; 0 for it). The batch is the suite's for `entry`
+    (`suite.make_job`), of `batch_size` images when given."""
     import jax
     import numpy as np
 
     from jaxvision.engine import build
     from train import host_tuning
 
-    config = suite.load_config(entry.config, dict(entry.overrides))
+    job = suite.make_job(
+        entry, suite.parse_args([f"--batch_size={batch_size}"] if batch_size else [])
+    )
     setup, batch = suite_jax.synthetic_setup(
-        config, batch_size, entry.image_size, entry.num_classes, suite.find_key(config, "max_boxes")
+        suite.load_config(job["config"], job["overrides"]),
+        job["cpu_batch_size"],
+        job["image_size"],
+        job["num_classes"],
+        job["max_boxes"],
+        job["scale"],
     )
     rng = jax.random.key(suite_jax.INIT_SEED)
     records, reference = [], None
@@ -51,12 +59,8 @@ def time_init(entry: suite.Entry, batch_size: int) -> list[dict[str, Any]]:
         run_s = time.perf_counter() - start
         leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state)]
         reference = leaves if reference is None else reference
-        diff = max(
-            (
-                float(np.max(np.abs(a - b), initial=0.0))
-                for a, b in zip(leaves, reference, strict=True)
-            )
-        )
+        diffs = [np.max(np.abs(a - b), initial=0.0) for a, b in zip(leaves, reference, strict=True)]
+        diff = float(max(diffs))
         records.append(
             {
                 "entry": entry.name,
@@ -91,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     records = []
     for name in args.only.split(","):
         entry = suite.ENTRY_BY_NAME[name]
-        for record in time_init(entry, args.batch_size or entry.batch_size):
+        for record in time_init(entry, args.batch_size):
             line = f"{name} {record['options']}: compile {record['compile_s']:.2f} s, "
             line += f"run {record['run_s']:.3f} s"
             if record["options"] != "default":
