@@ -6,7 +6,8 @@ train``, ``python -m train.predict``) and the benchmarks apply two host tunings:
 - **Compiler options.** ``for_backend()`` gives the XLA options of the compiled train step,
   ``for_backend(inference=True)`` those of the eval step and ``predict``, and
   ``init_options()`` those of the program that initialises the state (on XLA:CPU, LLVM
-  optimization level 1: it runs once, and compiles in about half the time). On XLA:CPU,
+  optimization level 1: the program runs once, and level 1 compiles it faster and runs it
+  as fast). On XLA:CPU,
   training hands convolutions to XLA's own kernels rather than YNNPACK's and keeps
   YNNPACK's matmul and reduction fusions; forward-only steps use no YNNPACK fusion at all.
   Elsewhere they are empty. The config key ``compiler_options`` overrides them (an option
