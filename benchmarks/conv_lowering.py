@@ -198,20 +198,21 @@ def quick_cases() -> list[ConvCase]:
     ]
 
 
-def unet_plain_cases() -> list[ConvCase]:
-    """The classic U-Net of ``unet_plain_small`` (widths 8-128) on 128 px images."""
-    net, cases = "unet_plain", [ConvCase("unet_plain", 128, 3, 8, 3, 1, first=True)]
+def unet_plain_cases(image_size: int = 128) -> list[ConvCase]:
+    """The classic U-Net of ``unet_plain_small`` (widths 8-128) on `image_size` px images."""
+    net = "unet_plain" if image_size == 128 else f"unet_plain_{image_size}"
+    cases = [ConvCase(net, image_size, 3, 8, 3, 1, first=True)]
     widths = (8, 16, 32, 64, 128)
     for i, width in enumerate(widths):
-        size = 128 >> i
+        size = image_size >> i
         if i > 0:
             cases.append(ConvCase(net, size, widths[i - 1], width, 3, 1))
         cases.append(ConvCase(net, size, width, width, 3, 1, count=2 if i < 4 else 1))
     for i in range(3, -1, -1):
-        size, width = 128 >> i, widths[i]
+        size, width = image_size >> i, widths[i]
         cases.append(ConvCase(net, size // 2, widths[i + 1], width, 2, 2, transpose=True))
         cases.append(ConvCase(net, size, 2 * width, width, 3, 1))
-    cases.append(ConvCase(net, 128, 8, 9, 1, 1))  # the head
+    cases.append(ConvCase(net, image_size, 8, 9, 1, 1))  # the head
     return cases
 
 
@@ -502,6 +503,7 @@ NETS = {
     "decoder": transpose_cases,
     "other": other_cases,
     "unet_plain": unet_plain_cases,  # --batch=16
+    "unet_plain_256": lambda: unet_plain_cases(256),  # --batch=4
     "srresnet_small": srresnet_small_cases,  # --batch=16
     "deblur_small": deblur_small_cases,  # --batch=8
     "narrow_out": narrow_out_cases,  # --batch=8
