@@ -134,3 +134,16 @@ def test_train_step_takes_the_conv_impl(conv_impl):
     step = conv_lowering.jax_train_step("resnet_tiny", 8, "cifar", 2, conv_impl, options={})
     step()  # compiles and runs one SGD step
     step()
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_unet_plain_cases_follow_the_image_size(size):
+    cases = conv_lowering.unet_plain_cases(size)
+    assert (cases[0].size, cases[0].cin, cases[0].first) == (size, 3, True)
+    assert (cases[-1].size, cases[-1].cout) == (size, 9)  # the head
+    assert {c.size for c in cases} == {size >> i for i in range(5)}
+    # a transposed conv's input is half the size of the conv after it
+    for up, after in zip(cases[:-1], cases[1:], strict=True):
+        if up.transpose:
+            assert after.size == 2 * up.size and after.cin == 2 * up.cout
+    assert len({c.net for c in cases}) == 1
