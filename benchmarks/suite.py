@@ -331,7 +331,9 @@ ENTRIES: tuple[Entry, ...] = (
         8,
         32,
         steps=10,
-        overrides={**PAIRS, "degradation.scale": 1},
+        # The paper's generator, instance norms included, as the torch.nn reference has them
+        # (the training config drops them).
+        overrides={**PAIRS, "degradation.scale": 1, "model.kwargs.norm": "instance"},
         torch_ref="deblurgan_generator",
         smoke_image_size=32,
     ),  # fmt: skip
@@ -349,6 +351,7 @@ ENTRIES: tuple[Entry, ...] = (
             "degradation.scale": 1,
             "model.kwargs.features": 64,
             "model.kwargs.num_blocks": 9,
+            "model.kwargs.norm": "instance",
         },
         torch_ref="deblurgan_generator",
         smoke_image_size=32,

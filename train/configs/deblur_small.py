@@ -13,13 +13,16 @@ from train.configs import restoration_common
 
 def get_config():
     c = restoration_common.restoration_config()
-    c.total_steps = 4000
+    c.total_steps = 7500
     c.model.name = "deblurgan_generator"
     c.model.kwargs.features = 16
     c.model.kwargs.num_blocks = 4
     # Start as the identity (the global skip): the blurred input is already a fair estimate.
     c.model.kwargs.zero_init_output = True
-    c.model.kwargs.norm = "instance"  # the paper's; "none" drops the instance norms
+    # No instance norms ("instance" is the paper's): a tie on the validation split, and the
+    # output no longer depends on the canvas an eval image is padded to (the norms' statistics
+    # take in its zeros) or on the crop size.
+    c.model.kwargs.norm = "none"
     c.degradation.kind = "motion_blur"
     c.degradation.kernel_size = 15
     c.restoration.loss = "l1"
