@@ -39,6 +39,8 @@ DEGRADATIONS = (
     "bicubic",
 )
 PAIRED = "none"
+# The degradations that blur an image with one kernel (`blur_kernel`).
+BLUR_KINDS = ("motion_blur", "defocus_blur", "gaussian_blur")
 # Pixel values of uint8 images: [0, 255] maps to [0, 1] on the device.
 MAX_PIXEL = 255.0
 
@@ -74,18 +76,34 @@ def degrade_one(cfg: Any, key: jax.Array, clean: jax.Array, train: bool) -> jax.
         return degrade.add_gaussian_noise(key, clean, cfg.sigma / MAX_PIXEL)
     if kind == "poisson_noise":
         return degrade.add_poisson_noise(key, clean, cfg.peak)
-    if kind == "motion_blur":
-        path_key, exposure_key = jax.random.split(key)
-        exposure = jax.random.choice(exposure_key, jnp.asarray(cfg.motion_exposures, jnp.float32))
-        kernel = degrade.motion_blur_kernel(path_key, cfg.kernel_size, exposure=exposure)
-        return degrade.blur(clean, kernel)
-    if kind == "defocus_blur":
-        return degrade.blur(clean, degrade.disk_kernel(cfg.disk_radius, cfg.kernel_size))
-    if kind == "gaussian_blur":
-        return degrade.blur(clean, degrade.gaussian_kernel(cfg.blur_sigma, cfg.kernel_size))
+    if kind in BLUR_KINDS:
+        return degrade.blur(clean, blur_kernel(cfg, key))
     if kind == "bicubic":
         return degrade.bicubic_downsample(clean, cfg.scale)
     raise ValueError(f"degradation {kind!r} makes no input from a clean image")
+
+
+def blur_kernel(cfg: Any, key: jax.Array) -> jax.Array:
+    """The [k, k] kernel ``degrade_one`` blurs an image with, for a kind of ``BLUR_KINDS``:
+    a camera-shake path drawn from `key` (exposure drawn from ``cfg.motion_exposures``), a
+    disk or a Gaussian (`key` unused)."""
+    kind = cfg.kind
+    if kind == "motion_blur":
+        path_key, exposure_key = jax.random.split(key)
+        exposure = jax.random.choice(exposure_key, jnp.asarray(cfg.motion_exposures, jnp.float32))
+        return degrade.motion_blur_kernel(path_key, cfg.kernel_size, exposure=exposure)
+    if kind == "defocus_blur":
+        return degrade.disk_kernel(cfg.disk_radius, cfg.kernel_size)
+    if kind == "gaussian_blur":
+        return degrade.gaussian_kernel(cfg.blur_sigma, cfg.kernel_size)
+    raise ValueError(f"degradation {kind!r} is none of the blurs {BLUR_KINDS}")
+
+
+def eval_keys(cfg: Any, indices: jax.Array) -> jax.Array:
+    """The keys [n] the eval degrades the images at these split positions [n] with: one an
+    index, from ``cfg.eval_seed`` (the same on any batch size or host count)."""
+    indices = jnp.asarray(indices)
+    return _keys(jax.random.key(cfg.eval_seed), indices.shape[0], indices)
 
 
 def _keys(key: jax.Array, n: int, indices: jax.Array | None) -> jax.Array:
@@ -110,8 +128,6 @@ def pair(cfg: Any, batch: dict[str, jax.Array], key: jax.Array, train: bool) -> 
     if cfg.kind == PAIRED:
         return to_unit(batch["input"]), to_unit(batch["target"])
     clean = to_unit(batch["image"])  # [b, h, w, c]
-    if not train:
-        key = jax.random.key(cfg.eval_seed)
-    keys = _keys(key, clean.shape[0], None if train else batch["index"])
+    keys = _keys(key, clean.shape[0], None) if train else eval_keys(cfg, batch["index"])
     inputs = jax.vmap(lambda k, x: degrade_one(cfg, k, x, train))(keys, clean)
     return inputs, clean
