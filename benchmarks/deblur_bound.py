@@ -1,14 +1,17 @@
 """What a blur allows: non-blind Wiener deconvolution of a deblurring config's eval images.
 
 A deblurring config reports the blurred input as its baseline (`baseline_psnr`); this gives a
-reference on the other side. Each eval image is blurred as the eval blurs it (the kernel of
-its index: `restoration_data.eval_keys` and `restoration_data.blur_kernel`), then
-deconvolved with that very kernel by a Wiener filter (each channel by FFT, the image taken
-as periodic; the best of a grid of noise-to-signal ratios an image), from the blurred image
-as the eval feeds it (float) and rounded to uint8 levels (as a saved file holds it). A blind
-deblurrer has to infer the kernel from the image, so this is a reference, not a bar. PSNR
-is measured without a `--border` px margin, where the periodic model does not hold, on the
-blurred image and on the Wiener estimate alike.
+reference on the other side. Each eval image is blurred with the kernel the eval gives its
+index (`restoration_data.eval_rng_keys` and `restoration_data.blur_kernel`), on its own
+rather than on the eval's canvas: the same pixels wherever the canvas pads by reflection at
+least the kernel's radius (`pad_to_canvas`, the photographs' 512 x 608), so that
+`blurred_psnr_eval` (at the config's `restoration.eval_border`) is the eval's baseline.
+Then it is deconvolved with that very kernel by a Wiener filter (each channel by FFT, the
+image taken as periodic; the best of a grid of noise-to-signal ratios an image), from the
+blurred image as the eval feeds it (float) and rounded to uint8 levels (as a saved file
+holds it). A blind deblurrer has to infer the kernel from the image, so this is a
+reference, not a bar. PSNR is measured without a `--border` px margin, where the periodic
+model does not hold, on the blurred image and on the Wiener estimate alike.
 
 Prints a row an image (its kernel's extent, blurred and Wiener PSNR) and the means, and
 writes them as JSON with --json.
@@ -79,8 +82,11 @@ def _best_wiener(blurred: np.ndarray, kernel: np.ndarray, score) -> tuple[float,
     return scores[best], best
 
 
-def bound_row(image: np.ndarray, kernel: np.ndarray, border: int) -> dict[str, Any]:
-    """Blurred and best-Wiener PSNR of one clean image [h, w, c] in [0, 1] under `kernel`:
+def bound_row(
+    image: np.ndarray, kernel: np.ndarray, border: int, eval_border: int = 0
+) -> dict[str, Any]:
+    """Blurred and best-Wiener PSNR of one clean image [h, w, c] in [0, 1] under `kernel`,
+    without a `border` px margin (and the blurred image's with the eval's `eval_border`):
     from the blurred image as the eval feeds it (float) and as a saved file holds it
     (rounded to uint8 levels, the noise a real blurred photograph has at least)."""
     blurred = np.asarray(degrade.blur(image, kernel))  # [h, w, c]
@@ -94,7 +100,7 @@ def bound_row(image: np.ndarray, kernel: np.ndarray, border: int) -> dict[str, A
     return {
         "kernel_extent": kernel_extent(kernel),
         "blurred_psnr": score(blurred),
-        "blurred_psnr_whole": float(restoration_metrics.psnr(blurred, image)),
+        "blurred_psnr_eval": float(restoration_metrics.psnr(blurred, image, border=eval_border)),
         "wiener_psnr": wiener_psnr,
         "wiener_nsr": nsr,
         "wiener_psnr_uint8": wiener_uint8,
@@ -107,7 +113,7 @@ def evaluate(config: Any, border: int) -> list[dict[str, Any]]:
     config, each blurred with the kernel the eval gives its index."""
     degradation, ds = config.degradation, config.dataset
     source, _ = sources.open_split(ds.name, ds.eval_split, ds.data_dir)
-    keys = restoration_data.eval_keys(degradation, np.arange(len(source)))
+    keys = restoration_data.eval_rng_keys(degradation, np.arange(len(source)))
     rows = []
     for index in range(len(source)):
         example = source[index]
@@ -115,7 +121,9 @@ def evaluate(config: Any, border: int) -> list[dict[str, Any]]:
         kernel = np.asarray(restoration_data.blur_kernel(degradation, keys[index]))
         name = example.get("name", b"")
         name = name.decode() if isinstance(name, bytes) else str(name)
-        rows.append({"index": index, "name": name, **bound_row(image, kernel, border)})
+        eval_border = config.restoration.eval_border
+        row = bound_row(image, kernel, border, eval_border)
+        rows.append({"index": index, "name": name, **row})
     return rows
 
 
@@ -137,18 +145,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = evaluate(config, args.border)
     means = {
         key: float(np.mean([row[key] for row in rows]))
-        for key in ("blurred_psnr", "blurred_psnr_whole", "wiener_psnr", "wiener_psnr_uint8")
+        for key in ("blurred_psnr", "blurred_psnr_eval", "wiener_psnr", "wiener_psnr_uint8")
     }
     print(f"{args.config}, {len(rows)} images, PSNR without a {args.border} px border:")
     for row in rows:
         print(
             f"  {row['index']:3d} {row['name'][:24]:24s} kernel {row['kernel_extent'][0]}x"
-            f"{row['kernel_extent'][1]}  blurred {row['blurred_psnr']:6.2f} (whole "
-            f"{row['blurred_psnr_whole']:6.2f})  wiener {row['wiener_psnr']:6.2f}"
+            f"{row['kernel_extent'][1]}  blurred {row['blurred_psnr']:6.2f} (eval's "
+            f"{row['blurred_psnr_eval']:6.2f})  wiener {row['wiener_psnr']:6.2f}"
             f" (nsr {row['wiener_nsr']:g}), from uint8 {row['wiener_psnr_uint8']:6.2f}"
         )
     print(
-        f"  mean: blurred {means['blurred_psnr']:.2f} (whole {means['blurred_psnr_whole']:.2f}),"
+        f"  mean: blurred {means['blurred_psnr']:.2f} (eval's {means['blurred_psnr_eval']:.2f}),"
         f" wiener {means['wiener_psnr']:.2f}, from uint8 {means['wiener_psnr_uint8']:.2f}"
     )
     result = {"config": args.config, "border": args.border, "rows": rows, "means": means}

@@ -9,14 +9,17 @@ each, writes them as JSON and draws a few images in each state with their detect
 
 Train the models first, the deblurrer on the detection scenes themselves, for fidelity
 (L1) and then against its critic (from scratch against the critic, the generator stays at
-the identity it starts from; benchmarks/RESULTS.md):
+the identity it starts from; benchmarks/RESULTS.md; `norm=instance` gives the generator of
+the figures there, the configs' default having none since):
 
   python -m train --config=train/configs/retinanet_small.py --workdir=runs/retinanet_small
   python -m train --config=train/configs/deblur_small.py --workdir=runs/deblur_shapes \
+    --config.model.kwargs.norm=instance \
     --config.total_steps=2000 --config.dataset.name=jaxvision_shapes/detection \
     --config.dataset.train_pp="random_crop(64)|flip_lr" \
     --config.dataset.eval_pp="pad_to_canvas(128, 128)"
   python -m train --config=train/configs/deblurgan_small.py --workdir=runs/deblurgan_shapes \
+    --config.model.kwargs.norm=instance \
     --config.init_from.workdir=runs/deblur_shapes --config.total_steps=500 \
     --config.dataset.name=jaxvision_shapes/detection \
     --config.dataset.train_pp="random_crop(64)|flip_lr" \

@@ -99,7 +99,7 @@ def blur_kernel(cfg: Any, key: jax.Array) -> jax.Array:
     raise ValueError(f"degradation {kind!r} is none of the blurs {BLUR_KINDS}")
 
 
-def eval_keys(cfg: Any, indices: jax.Array) -> jax.Array:
+def eval_rng_keys(cfg: Any, indices: jax.Array) -> jax.Array:
     """The keys [n] the eval degrades the images at these split positions [n] with: one an
     index, from ``cfg.eval_seed`` (the same on any batch size or host count)."""
     indices = jnp.asarray(indices)
@@ -128,6 +128,6 @@ def pair(cfg: Any, batch: dict[str, jax.Array], key: jax.Array, train: bool) -> 
     if cfg.kind == PAIRED:
         return to_unit(batch["input"]), to_unit(batch["target"])
     clean = to_unit(batch["image"])  # [b, h, w, c]
-    keys = _keys(key, clean.shape[0], None) if train else eval_keys(cfg, batch["index"])
+    keys = _keys(key, clean.shape[0], None) if train else eval_rng_keys(cfg, batch["index"])
     inputs = jax.vmap(lambda k, x: degrade_one(cfg, k, x, train))(keys, clean)
     return inputs, clean

@@ -44,6 +44,14 @@ def test_every_present_entry_resolves_to_a_job(entry):
     assert smoke["cpu_batch_size"] == suite.SMOKE_BATCH_SIZE and smoke["warmup"] == 0
 
 
+def test_deblurgan_entries_time_the_generator_their_torch_reference_has():
+    # The torch.nn DeblurGAN generator has instance norms; the training configs drop them.
+    entries = [e for e in suite.ENTRIES if e.torch_ref == "deblurgan_generator"]
+    assert {e.name for e in entries} == {"deblur_small", "deblurgan_generator"}
+    for entry in entries:
+        assert suite.load_config(entry.config, entry.overrides).model.kwargs.norm == "instance"
+
+
 def test_smoke_entries_cover_every_task():
     tasks = {suite.load_config(e.config).task for e in _present(suite.ENTRIES)}
     smoke_tasks = {suite.load_config(e.config).task for e in _present(suite.ENTRIES) if e.smoke}

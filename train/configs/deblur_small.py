@@ -20,8 +20,8 @@ def get_config():
     # Start as the identity (the global skip): the blurred input is already a fair estimate.
     c.model.kwargs.zero_init_output = True
     # No instance norms ("instance" is the paper's): a tie on the validation split, and the
-    # output no longer depends on the canvas an eval image is padded to (the norms' statistics
-    # take in its zeros) or on the crop size.
+    # output depends less on the canvas an eval image is padded to (the norms' statistics take
+    # in all of its reflected padding) and on the crop size.
     c.model.kwargs.norm = "none"
     c.degradation.kind = "motion_blur"
     c.degradation.kernel_size = 15

@@ -38,7 +38,7 @@ photograph's name; for a train patch `<photo>_y<top>_x<left>`, its place in the
 photograph). A patch whose pixels vary less than `min_patch_std` (the black frame of the
 retina) is left out: restoring it teaches nothing. The restoration task degrades the clean
 images on the device (noise, blur, downsampling); eval pads the test photographs to one
-canvas (`pad_to_canvas(512, 600)`).
+canvas (`pad_to_canvas(512, 608)`).
 
 Example:
 
@@ -102,7 +102,7 @@ DEFAULT_MAX_PATCHES_PER_PHOTO = 80
 # patch counts as flat and is left out.
 DEFAULT_MIN_PATCH_STD = 8.0
 # The `tune` config's validation strips: rows from each photograph's bottom, and at most
-# this many columns (centred), within the restoration eval canvas (512 x 600).
+# this many columns (centred), within the restoration eval canvas (512 x 608).
 DEFAULT_VALIDATION_ROWS = 128
 VALIDATION_MAX_WIDTH = 512
 SKIMAGE_REQUIREMENT = "scikit-image>=0.24,<0.27"
