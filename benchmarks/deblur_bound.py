@@ -114,6 +114,7 @@ def evaluate(config: Any, border: int) -> list[dict[str, Any]]:
     degradation, ds = config.degradation, config.dataset
     source, _ = sources.open_split(ds.name, ds.eval_split, ds.data_dir)
     keys = restoration_data.eval_rng_keys(degradation, np.arange(len(source)))
+    eval_border = config.restoration.eval_border
     rows = []
     for index in range(len(source)):
         example = source[index]
@@ -121,7 +122,6 @@ def evaluate(config: Any, border: int) -> list[dict[str, Any]]:
         kernel = np.asarray(restoration_data.blur_kernel(degradation, keys[index]))
         name = example.get("name", b"")
         name = name.decode() if isinstance(name, bytes) else str(name)
-        eval_border = config.restoration.eval_border
         row = bound_row(image, kernel, border, eval_border)
         rows.append({"index": index, "name": name, **row})
     return rows
