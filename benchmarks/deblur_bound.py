@@ -17,7 +17,7 @@ Prints a row an image (its kernel's extent, blurred and Wiener PSNR) and the mea
 writes them as JSON with --json.
 
 Run:
-  python -m benchmarks.deblur_bound    # deblur_small.py's three eval photographs, ~10 s
+  python -m benchmarks.deblur_bound    # deblur_small.py's three eval photographs
   python -m benchmarks.deblur_bound --config=train/configs/deblurgan_small.py --json=bound.json
 """
 
