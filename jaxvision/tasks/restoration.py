@@ -2,9 +2,10 @@
 
 One network maps a degraded image to a clean one (``jaxvision.tasks.restoration_data``:
 degraded on the device from clean images, or read as pairs), trained on a pixel loss
-(``restoration.loss``: l1, l2, charbonnier) plus, optionally, a perceptual loss on frozen VGG19
-features (``restoration.perceptual_weight`` > 0 needs ``restoration.vgg_weights``, a
-torchvision VGG19 state-dict file). Evaluation: ``jaxvision.tasks.restoration_eval``.
+(``restoration.loss``: l1, l2, charbonnier) plus, optionally, a frequency loss on the 2-D
+spectra (``restoration.fft_weight`` > 0) and a perceptual loss on frozen VGG19 features
+(``restoration.perceptual_weight`` > 0 needs ``restoration.vgg_weights``, a torchvision VGG19
+state-dict file). Evaluation: ``jaxvision.tasks.restoration_eval``.
 
 ``predict`` takes uint8 images of any size as the degraded inputs: it reflect-pads them to a
 multiple of ``restoration.size_multiple`` (the model's total stride), restores, and crops the
@@ -12,8 +13,8 @@ result back to the input's size times the scale.
 
 Config keys (besides the engine's): ``model.name`` / ``model.kwargs`` (a
 ``jaxvision.models`` restoration model), ``model.dtype``, ``degradation.*``,
-``restoration.*`` (``loss``, ``perceptual_weight``, ``perceptual_layers``, ``vgg_weights``,
-``eval_border``, ``eval_y_channel``, ``baseline_sigmas``, ``size_multiple``).
+``restoration.*`` (``loss``, ``fft_weight``, ``perceptual_weight``, ``perceptual_layers``,
+``vgg_weights``, ``eval_border``, ``eval_y_channel``, ``baseline_sigmas``, ``size_multiple``).
 
 Example:
   python -m train --config=train/configs/denoise_small.py --workdir=runs/denoise
@@ -88,14 +89,18 @@ class RestorationMixin:
         return models.get_model(name, dtype=dtype, **(kwargs or {}))
 
     def content(self, restored, targets, frozen) -> tuple[jax.Array, Metrics]:
-        """The pixel loss plus the weighted perceptual loss, and both as metrics."""
+        """The pixel loss plus the weighted frequency and perceptual losses, each a metric."""
         pixel = losses.pixel_loss(self.config.restoration.loss, restored, targets)
         metrics = {"pixel_loss": pixel}
-        if not self.perceptual.enabled:
-            return pixel, metrics
-        perceptual = self.perceptual(frozen, restored, targets)
-        metrics["perceptual_loss"] = perceptual
-        return pixel + self.perceptual.weight * perceptual, metrics
+        total = pixel
+        fft_weight = float(self.config.restoration.get("fft_weight", 0.0))
+        if fft_weight:
+            metrics["fft_loss"] = losses.frequency_loss(restored, targets)
+            total = total + fft_weight * metrics["fft_loss"]
+        if self.perceptual.enabled:
+            metrics["perceptual_loss"] = self.perceptual(frozen, restored, targets)
+            total = total + self.perceptual.weight * metrics["perceptual_loss"]
+        return total, metrics
 
     def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
         inputs, targets = data.pair(self.config.degradation, batch, jax.random.key(0), train=False)

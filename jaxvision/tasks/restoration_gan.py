@@ -4,10 +4,11 @@ The generator (``model.name``: ``srresnet``, ``deblurgan_generator``) restores d
 images as in ``jaxvision.tasks.restoration``; the discriminator (``discriminator.name``:
 ``srgan_discriminator``, ``patchgan``) tells its outputs from clean images; the step is
 ``jaxvision.tasks.gan``'s. The generator's loss is the restoration content loss
-(``restoration.loss`` pixel loss, plus the VGG perceptual loss when configured) plus
-``gan.adversarial_weight`` times the adversarial loss. A PSNR-oriented run can be the starting
-point (``init_from.workdir`` and ``init_from.networks = {"generator": "model"}``), and an EMA
-of the generator (``ema.generator``) is what evaluation and prediction use.
+(``restoration.loss`` pixel loss, plus the frequency and VGG perceptual losses when
+configured) plus ``gan.adversarial_weight`` times the adversarial loss. A PSNR-oriented run
+can be the starting point (``init_from.workdir`` and ``init_from.networks = {"generator":
+"model"}``), and an EMA of the generator (``ema.generator``) is what evaluation and
+prediction use.
 
 Example:
   python -m train --config=train/configs/srgan_small.py --workdir=runs/srgan

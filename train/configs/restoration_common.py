@@ -6,7 +6,9 @@ and the colorization ones); ``restoration_config(task)`` adds to it:
 - ``degradation``: how clean images become inputs (``jaxvision.tasks.restoration_data``):
   ``kind``, ``sigma``, ``sigma_range``, ``peak``, ``kernel_size``, ``motion_exposures``,
   ``blur_sigma``, ``disk_radius``, ``scale``, ``eval_seed``.
-- ``restoration``: ``loss`` (l1, l2, charbonnier), ``perceptual_weight`` (0: off),
+- ``restoration``: ``loss`` (l1, l2, charbonnier), ``fft_weight`` (MIMO-UNet's frequency
+  loss, the L1 distance of the 2-D spectra, added with this weight; 0: off),
+  ``perceptual_weight`` (0: off),
   ``perceptual_layers`` (VGG19 layer -> weight), ``vgg_weights`` (a torchvision VGG19
   state-dict file, needed when ``perceptual_weight`` > 0), ``eval_border`` (pixels cropped
   from every side before measuring), ``eval_y_channel`` (PSNR/SSIM on Y), ``baseline_sigmas``
@@ -78,6 +80,7 @@ def restoration_config(task: str = "restoration") -> ml_collections.ConfigDict:
     c.restoration = ml_collections.ConfigDict(
         {
             "loss": "l1",
+            "fft_weight": 0.0,
             "perceptual_weight": 0.0,
             "perceptual_layers": {"relu5_4": 1.0},
             "vgg_weights": "",
