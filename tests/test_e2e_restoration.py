@@ -87,7 +87,7 @@ def test_srresnet_runs_and_predicts_any_size_at_four_times(srresnet_run, tmp_pat
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "train.predict", f"--workdir={workdir}", f"--output_dir={out}"]
-        + [str(gray), str(rgba)],
+        + ["--self_ensemble=8", str(gray), str(rgba)],  # transposes of odd sizes too
         cwd=runs.REPO,
         env=runs.child_env(),
         capture_output=True,
@@ -103,6 +103,21 @@ def test_srresnet_runs_and_predicts_any_size_at_four_times(srresnet_run, tmp_pat
         with open(out / f"{stem}.json") as f:
             record = json.load(f)
         assert record["input_size"] == [h, w] and record["output_size"] == [4 * h, 4 * w]
+
+
+def test_predict_can_average_flips_and_transposes_of_each_image(srresnet_run):
+    from jaxvision.engine import inference
+
+    workdir, _ = srresnet_run
+    image = np.random.default_rng(1).integers(0, 255, (1, 9, 7, 3), np.uint8)
+    plain = inference.load_run(workdir).predict(image)["restored"]
+    run = inference.load_run(workdir, overrides={"restoration.self_ensemble": 8})
+    assert run.task.self_ensemble == 8
+    ensembled = run.predict(image)["restored"]
+    assert ensembled.shape == plain.shape == (1, 36, 28, 3)  # x4, the transposes mapped back
+    assert not np.array_equal(ensembled, plain)
+    with pytest.raises(ValueError, match="has no 'segmentation'"):
+        inference.load_run(workdir, overrides={"segmentation.dice_weight": 1.0})
 
 
 def test_srgan_starts_from_the_srresnet_run(srresnet_run, photos_data_dir, tmp_path):

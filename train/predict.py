@@ -12,7 +12,9 @@ Semantic segmentation: prints the share of the pixels each class covers and writ
 (the class ids at the image's size, the encoding of ``segmentation_folder`` masks).
 Restoration: takes each image as the degraded input, as it is, and writes the restored image
 ``<name>.png`` (the input's size times the scale) and ``<name>_compare.png`` (input and
-restored side by side). Every task also writes the JSON records when ``--output_dir`` is given.
+restored side by side); ``--self_ensemble=8`` averages the outputs over the 8 flips and
+transposes of each image. Every task also writes the JSON records when ``--output_dir`` is
+given.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from train import host_tuning
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Where pictures and JSON go (default: WORKDIR/predict for detectors)."
+)
+_SELF_ENSEMBLE = flags.DEFINE_integer(
+    "self_ensemble",
+    None,
+    "Restoration: average the outputs over 1, 2, 4 or 8 flips and transposes of each image "
+    "(default: the run's restoration.self_ensemble).",
 )
 flags.mark_flag_as_required("workdir")
 
@@ -57,8 +65,12 @@ def main(argv: list[str]) -> None:
     from jaxvision.engine import inference
     from jaxvision.engine.checkpoint import CheckpointError
 
+    overrides = {}
+    if _SELF_ENSEMBLE.value is not None:
+        overrides["restoration.self_ensemble"] = _SELF_ENSEMBLE.value
     try:
-        run = inference.load_run(_WORKDIR.value, host_tuning.for_backend(inference=True))
+        options = host_tuning.for_backend(inference=True)
+        run = inference.load_run(_WORKDIR.value, options, overrides)
         images = [inference.read_image(path) for path in paths]
         features = [run.preprocess_features(image) for image in images]
     except (FileNotFoundError, ValueError, CheckpointError) as e:

@@ -91,6 +91,7 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
 
     Raises:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
+      ValueError: an override under a key the saved config lacks (another task's).
     """
     paths = {
         name: os.path.join(workdir, name) for name in (loop.CONFIG_FILE, loop.DATASET_META_FILE)
@@ -104,6 +105,8 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:
+            if parent not in node:
+                raise ValueError(f"{key} does not apply to this run: its config has no {parent!r}")
             node = node[parent]
         node[leaf] = value
     with open(paths[loop.DATASET_META_FILE]) as f:
@@ -128,13 +131,19 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
     return RestoredRun(setup, state, input_shape)
 
 
-def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> LoadedRun:
+def load_run(
+    workdir: str,
+    compiler_options: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> LoadedRun:
     """Loads the latest checkpoint of a training workdir for prediction.
 
     Args:
       workdir: the ``--workdir`` of a ``python -m train`` run.
       compiler_options: XLA options of ``predict`` (``python -m train.predict`` passes its
         host's inference options); None: JAX's defaults.
+      overrides: dotted config keys -> values that replace the saved config's
+        (``restore_run``'s), e.g. ``{"restoration.self_ensemble": 8}``.
 
     Returns:
       A ``LoadedRun``.
@@ -147,7 +156,7 @@ def load_run(workdir: str, compiler_options: dict[str, Any] | None = None) -> Lo
       >>> image = np.zeros((48, 64, 3), np.uint8)  # RGB uint8, e.g. read_image("cat.jpg")
       >>> outputs = run.predict(run.preprocess(image)[None])  # doctest: +SKIP
     """
-    restored = restore_run(workdir)
+    restored = restore_run(workdir, overrides)
     task = restored.setup.task
     return LoadedRun(
         task,

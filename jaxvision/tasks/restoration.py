@@ -9,12 +9,15 @@ state-dict file). Evaluation: ``jaxvision.tasks.restoration_eval``.
 
 ``predict`` takes uint8 images of any size as the degraded inputs: it reflect-pads them to a
 multiple of ``restoration.size_multiple`` (the model's total stride), restores, and crops the
-result back to the input's size times the scale.
+result back to the input's size times the scale. Evaluation and prediction can average the
+network's outputs over flips and transposes of the input (``restoration.self_ensemble``: 1,
+2, 4 or 8 transforms; ``jaxvision.ops.self_ensemble``).
 
 Config keys (besides the engine's): ``model.name`` / ``model.kwargs`` (a
 ``jaxvision.models`` restoration model), ``model.dtype``, ``degradation.*``,
 ``restoration.*`` (``loss``, ``fft_weight``, ``perceptual_weight``, ``perceptual_layers``,
-``vgg_weights``, ``eval_border``, ``eval_y_channel``, ``baseline_sigmas``, ``size_multiple``).
+``vgg_weights``, ``eval_border``, ``eval_y_channel``, ``baseline_sigmas``, ``size_multiple``,
+``self_ensemble``).
 
 Example:
   python -m train --config=train/configs/denoise_small.py --workdir=runs/denoise
@@ -32,6 +35,7 @@ from jaxvision import models
 from jaxvision.engine import updates
 from jaxvision.evaluators import Evaluator
 from jaxvision.losses import restoration as losses
+from jaxvision.ops.self_ensemble import TRANSFORM_COUNTS, self_ensemble
 from jaxvision.tasks import restoration_data as data
 from jaxvision.tasks import restoration_eval
 from jaxvision.tasks.base import MODEL, Batch, Metrics, SingleNetworkTask, Variables, compute_dtype
@@ -64,6 +68,12 @@ class RestorationMixin:
 
     def _restoration_setup(self) -> None:
         data.check(self.config.degradation)
+        self.self_ensemble = int(self.config.restoration.get("self_ensemble", 1))
+        if self.self_ensemble not in TRANSFORM_COUNTS:
+            raise ValueError(
+                f"restoration.self_ensemble must be one of {TRANSFORM_COUNTS} (transforms "
+                f"averaged at evaluation and prediction), got {self.self_ensemble}"
+            )
         self.perceptual = PerceptualLoss.from_config(self.config.restoration)
         self.frozen_networks = (VGG,) if self.perceptual.enabled else ()
 
@@ -102,11 +112,16 @@ class RestorationMixin:
             total = total + self.perceptual.weight * metrics["perceptual_loss"]
         return total, metrics
 
+    def restore(self, variables: dict[str, Variables], inputs: jax.Array) -> jax.Array:
+        """The restoring network on inputs [b, h, w, c] in [0, 1]: [b, s * h, s * w, c], the
+        mean over ``restoration.self_ensemble`` flips and transposes (1: the network alone)."""
+        net = variables[self.restoring_network]
+        apply = lambda x: self.restoring_module.apply(net, x, train=False)
+        return self_ensemble(apply, inputs, self.self_ensemble)
+
     def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
         inputs, targets = data.pair(self.config.degradation, batch, jax.random.key(0), train=False)
-        restored = self.restoring_module.apply(
-            variables[self.restoring_network], inputs, train=False
-        )
+        restored = self.restore(variables, inputs)
         return restoration_eval.eval_outputs(restored, inputs, targets, batch)
 
     def evaluators(self) -> list[Evaluator]:
@@ -116,9 +131,7 @@ class RestorationMixin:
         """Restored uint8 images [b, h * scale, w * scale, 3] for degraded uint8 [b, h, w, 3]."""
         h, w = images.shape[1:3]
         x = pad_to_multiple(data.to_unit(images), self.config.restoration.size_multiple)
-        restored = self.restoring_module.apply(
-            variables[self.restoring_network], x, train=False
-        )  # [b, H * scale, W * scale, 3]
+        restored = self.restore(variables, x)  # [b, H * scale, W * scale, 3]
         restored = restored[:, : h * self.scale, : w * self.scale]
         return {"restored": data.to_uint8(restored)}
 

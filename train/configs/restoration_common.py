@@ -13,7 +13,8 @@ and the colorization ones); ``restoration_config(task)`` adds to it:
   state-dict file, needed when ``perceptual_weight`` > 0), ``eval_border`` (pixels cropped
   from every side before measuring), ``eval_y_channel`` (PSNR/SSIM on Y), ``baseline_sigmas``
   (the Gaussian filters the noise baseline tries), ``size_multiple`` (``predict`` pads inputs
-  to a multiple of it: the model's total stride).
+  to a multiple of it: the model's total stride), ``self_ensemble`` (evaluation and
+  prediction average the outputs over 1, 2, 4 or 8 flips and transposes of the input).
 - GAN tasks (``restoration_gan``; ``add_gan_keys``, shared with colorization) also:
   ``discriminator`` (``name``, ``kwargs``) and ``gan`` (``loss``, ``d_steps``,
   ``adversarial_weight``, ``gp_weight``, ``conditional``), and one optimizer a network
@@ -88,6 +89,7 @@ def restoration_config(task: str = "restoration") -> ml_collections.ConfigDict:
             "eval_y_channel": False,
             "baseline_sigmas": [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0],
             "size_multiple": 1,
+            "self_ensemble": 1,
         }
     )
     c.dataset.train_pp = "random_crop(64)|flip_lr|rot90"

@@ -1,0 +1,76 @@
+"""The geometric self-ensemble against an explicit loop over the dihedral group in NumPy."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxvision.ops.self_ensemble import TRANSFORM_COUNTS, self_ensemble
+
+
+def _anisotropic_np(y: np.ndarray) -> np.ndarray:
+    """Nearest 2x upsampling, then a running sum along the width: no flip or transpose
+    commutes with it."""
+    up = y.repeat(2, axis=1).repeat(2, axis=2)
+    return up + 0.1 * np.cumsum(up, axis=2) + 0.01 * np.cumsum(up, axis=1) ** 2
+
+
+def _anisotropic(y: jax.Array) -> jax.Array:
+    up = y.repeat(2, axis=1).repeat(2, axis=2)
+    return up + 0.1 * jnp.cumsum(up, axis=2) + 0.01 * jnp.cumsum(up, axis=1) ** 2
+
+
+def _group(transforms: int):
+    """(transpose, flip rows, flip columns) of the first ``transforms`` group elements."""
+    flips = [(False, False), (False, True), (True, False), (True, True)]
+    if transforms < 8:
+        return [(False, r, c) for r, c in flips[:transforms]]
+    return [(t, r, c) for t, (r, c) in itertools.product((False, True), flips)]
+
+
+def _reference(x: np.ndarray, transforms: int) -> np.ndarray:
+    outs = []
+    for t, r, c in _group(transforms):
+        y = x.swapaxes(1, 2) if t else x
+        y = y[:, ::-1] if r else y
+        y = y[:, :, ::-1] if c else y
+        out = _anisotropic_np(y)
+        out = out[:, :, ::-1] if c else out
+        out = out[:, ::-1] if r else out
+        outs.append(out.swapaxes(1, 2) if t else out)
+    return np.mean(outs, axis=0)
+
+
+@pytest.mark.parametrize("transforms", TRANSFORM_COUNTS)
+def test_matches_an_explicit_loop_over_the_group(transforms):
+    x = np.random.default_rng(0).uniform(size=(2, 3, 5, 2)).astype(np.float32)
+    got = self_ensemble(_anisotropic, jnp.asarray(x), transforms)
+    assert got.shape == (2, 6, 10, 2)
+    np.testing.assert_allclose(np.asarray(got), _reference(x, transforms), rtol=1e-5, atol=1e-5)
+    if transforms > 1:  # the function is not equivariant: the ensemble changes its output
+        assert not np.allclose(np.asarray(got), _anisotropic_np(x), atol=1e-3)
+
+
+def test_an_equivariant_function_is_unchanged():
+    x = jnp.asarray(np.random.default_rng(1).uniform(size=(1, 4, 6, 3)), jnp.float32)
+    np.testing.assert_allclose(self_ensemble(jnp.sqrt, x), jnp.sqrt(x), rtol=1e-6)
+
+
+def test_the_network_runs_once_per_orientation():
+    shapes = []
+
+    def fn(y):
+        shapes.append(y.shape)
+        return y
+
+    jax.jit(lambda x: self_ensemble(fn, x, 8))(jnp.zeros((3, 4, 6, 1)))
+    assert shapes == [(12, 4, 6, 1), (12, 6, 4, 1)]
+
+
+def test_an_unknown_count_is_refused():
+    with pytest.raises(ValueError, match="one of"):
+        self_ensemble(lambda y: y, jnp.zeros((1, 2, 2, 1)), transforms=3)
