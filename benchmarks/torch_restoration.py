@@ -94,20 +94,25 @@ class SRResNet(nn.Module):
         return (y + 1) / 2
 
 
-def _instance_norm(features: int) -> nn.InstanceNorm2d:
+def _norm(kind: str, features: int) -> nn.Module:
+    """The generator's normalization: instance norm (the paper's) or none."""
+    if kind == "none":
+        return nn.Identity()
+    if kind != "instance":
+        raise ValueError(f"DeblurGANGenerator norm must be 'instance' or 'none', got {kind!r}.")
     return nn.InstanceNorm2d(features, eps=1e-5, affine=False)
 
 
 class _ResnetBlock(nn.Module):
     """x + IN(conv3x3(dropout(ReLU(IN(conv3x3(x)))))), reflection padding."""
 
-    def __init__(self, features: int, dropout_rate: float = 0.0):
+    def __init__(self, features: int, dropout_rate: float = 0.0, norm: str = "instance"):
         super().__init__()
         self.conv1 = nn.Conv2d(features, features, 3, padding=1, padding_mode="reflect")
-        self.norm1 = _instance_norm(features)
+        self.norm1 = _norm(norm, features)
         self.dropout = nn.Dropout(dropout_rate) if dropout_rate else nn.Identity()
         self.conv2 = nn.Conv2d(features, features, 3, padding=1, padding_mode="reflect")
-        self.norm2 = _instance_norm(features)
+        self.norm2 = _norm(norm, features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dropout(torch.relu(self.norm1(self.conv1(x))))
@@ -116,7 +121,9 @@ class _ResnetBlock(nn.Module):
 
 class DeblurGANGenerator(nn.Module):
     """`jaxvision.models.deblurgan.DeblurGANGenerator` in torch (the DeblurGAN authors' network
-    with images in [0, 1]): [b, c, h, w] -> [b, c, h, w], h and w multiples of 4."""
+    with images in [0, 1]): [b, c, h, w] -> [b, c, h, w], h and w multiples of 4. `norm`
+    "none" drops the instance norms (the Flax model's option; the convs then start from
+    He's fan-in init, untruncated here)."""
 
     def __init__(
         self,
@@ -125,20 +132,26 @@ class DeblurGANGenerator(nn.Module):
         dropout_rate: float = 0.0,
         channels: int = 3,
         zero_init_output: bool = False,
+        norm: str = "instance",
     ):
         super().__init__()
         f = features
         self.conv_in = nn.Conv2d(channels, f, 7, padding=3, padding_mode="reflect")
         self.down1 = nn.Conv2d(f, 2 * f, 3, stride=2, padding=1)
         self.down2 = nn.Conv2d(2 * f, 4 * f, 3, stride=2, padding=1)
-        self.blocks = nn.Sequential(*(_ResnetBlock(4 * f, dropout_rate) for _ in range(num_blocks)))
+        self.blocks = nn.Sequential(
+            *(_ResnetBlock(4 * f, dropout_rate, norm) for _ in range(num_blocks))
+        )
         self.up1 = nn.ConvTranspose2d(4 * f, 2 * f, 3, stride=2, padding=1, output_padding=1)
         self.up2 = nn.ConvTranspose2d(2 * f, f, 3, stride=2, padding=1, output_padding=1)
         self.conv_out = nn.Conv2d(f, channels, 7, padding=3, padding_mode="reflect")
-        self.norms = nn.ModuleList(_instance_norm(n * f) for n in (1, 2, 4, 2, 1))
+        self.norms = nn.ModuleList(_norm(norm, n * f) for n in (1, 2, 4, 2, 1))
         for module in self.modules():  # N(0, 0.02) weights, zero biases, as the authors'
             if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
+                if norm == "none":
+                    nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                else:
+                    nn.init.normal_(module.weight, 0.0, 0.02)
                 nn.init.zeros_(module.bias)
         if zero_init_output:
             nn.init.zeros_(self.conv_out.weight)

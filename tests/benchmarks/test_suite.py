@@ -44,12 +44,21 @@ def test_every_present_entry_resolves_to_a_job(entry):
     assert smoke["cpu_batch_size"] == suite.SMOKE_BATCH_SIZE and smoke["warmup"] == 0
 
 
-def test_deblurgan_entries_time_the_generator_their_torch_reference_has():
-    # The torch.nn DeblurGAN generator has instance norms; the training configs drop them.
+def test_deblurgan_entries_time_the_papers_generator_on_both_sides():
+    # The entries time the paper's generator (instance norms; the training configs drop them),
+    # and the torch child builds its reference from the same job's model kwargs.
+    import torch
+
+    from benchmarks import torch_restoration
+
     entries = [e for e in suite.ENTRIES if e.torch_ref == "deblurgan_generator"]
     assert {e.name for e in entries} == {"deblur_small", "deblurgan_generator"}
     for entry in entries:
         assert suite.load_config(entry.config, entry.overrides).model.kwargs.norm == "instance"
+        model = suite.make_job(entry, suite.parse_args(["--smoke"]))["torch_config"]["model"]
+        reference = torch_restoration.build_model(model["name"], **model["kwargs"])
+        norms = [m for m in reference.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+        assert len(norms) == 5 + 2 * model["kwargs"]["num_blocks"]
 
 
 def test_smoke_entries_cover_every_task():
