@@ -55,7 +55,8 @@ def test_retinanet_outputs_one_row_per_anchor_of_anchor_grid():
         backbone=_backbone(), num_classes=5, num_anchors=9, fpn_features=8, head_convs=1
     )
     x = jnp.zeros((2, 64, 96, 3))
-    out, _ = model.init_with_output(jax.random.key(0), x, train=False)
+    # Jitted: one compile, not one for each op of an eager init.
+    out, _ = jax.jit(lambda x: model.init_with_output(jax.random.key(0), x, train=False))(x)
     n = len(anchor_ops.anchor_grid((64, 96)))
     assert out["logits"].shape == (2, n, 5) and out["deltas"].shape == (2, n, 4)
     assert out["logits"].dtype == jnp.float32
@@ -74,7 +75,8 @@ def test_fcos_outputs_one_row_per_point_of_point_grid_in_bfloat16_too():
         dtype=jnp.bfloat16,
     )
     x = jnp.zeros((1, 64, 64, 3))
-    out, variables = model.init_with_output(jax.random.key(0), x, train=False)
+    init = jax.jit(lambda x: model.init_with_output(jax.random.key(0), x, train=False))
+    out, variables = init(x)
     n = len(anchor_ops.point_grid((64, 64))[0])
     assert out["logits"].shape == (1, n, 4)
     assert out["box"].shape == (1, n, 4) and out["quality"].shape == (1, n)
@@ -94,10 +96,10 @@ def test_conv_impl_changes_the_lowering_not_the_result(model_cls):
             head_convs=1,
             conv_impl=impl,
         )
-        variables = model.init(jax.random.key(0), x, train=False)
-        outs.append(model.apply(variables, x, train=False))
-        jaxpr = str(jax.make_jaxpr(lambda v, m=model: m.apply(v, x, train=False))(variables))
-        kinds.append("conv_general_dilated" in jaxpr)
+        variables = jax.jit(lambda x, m=model: m.init(jax.random.key(0), x, train=False))(x)
+        apply = lambda v, m=model: m.apply(v, x, train=False)  # noqa: E731
+        outs.append(jax.jit(apply)(variables))
+        kinds.append("conv_general_dilated" in str(jax.make_jaxpr(apply)(variables)))
     assert kinds == [True, False]
     for key in outs[0]:
         np.testing.assert_allclose(outs[0][key], outs[1][key], rtol=1e-4, atol=1e-4)
@@ -117,10 +119,10 @@ def test_rules_as_conv_impl_reach_every_conv(model_cls):
             head_convs=1,
             conv_impl=impl,
         )
-        variables = model.init(jax.random.key(0), x, train=False)
-        outs.append(model.apply(variables, x, train=False))
-        jaxpr = str(jax.make_jaxpr(lambda v, m=model: m.apply(v, x, train=False))(variables))
-        kinds.append("conv_general_dilated" in jaxpr)
+        variables = jax.jit(lambda x, m=model: m.init(jax.random.key(0), x, train=False))(x)
+        apply = lambda v, m=model: m.apply(v, x, train=False)  # noqa: E731
+        outs.append(jax.jit(apply)(variables))
+        kinds.append("conv_general_dilated" in str(jax.make_jaxpr(apply)(variables)))
     assert kinds == [True, jax.default_backend() != "cpu"]
     for key in outs[0]:
         np.testing.assert_allclose(outs[0][key], outs[1][key], rtol=1e-4, atol=1e-4)
@@ -129,6 +131,6 @@ def test_rules_as_conv_impl_reach_every_conv(model_cls):
 def test_localizer_box_is_a_normalised_box_inside_the_image():
     model = Localizer(backbone=_backbone(), num_classes=6, hidden=8)
     x = jax.random.normal(jax.random.key(0), (3, 32, 32, 3))
-    out, _ = model.init_with_output(jax.random.key(1), x, train=False)
+    out, _ = jax.jit(lambda x: model.init_with_output(jax.random.key(1), x, train=False))(x)
     assert out["logits"].shape == (3, 6) and out["box"].shape == (3, 4)
     assert bool(jnp.all((out["box"] > 0) & (out["box"] < 1)))
