@@ -112,7 +112,7 @@ def test_predict_can_average_flips_and_transposes_of_each_image(srresnet_run):
     image = np.random.default_rng(1).integers(0, 255, (1, 9, 7, 3), np.uint8)
     plain = inference.load_run(workdir).predict(image)["restored"]
     run = inference.load_run(workdir, overrides={"restoration.self_ensemble": 8})
-    assert run.task.self_ensemble == 8
+    assert run.task.ensemble_transforms == 8
     ensembled = run.predict(image)["restored"]
     assert ensembled.shape == plain.shape == (1, 36, 28, 3)  # x4, the transposes mapped back
     assert not np.array_equal(ensembled, plain)

@@ -68,11 +68,11 @@ class RestorationMixin:
 
     def _restoration_setup(self) -> None:
         data.check(self.config.degradation)
-        self.self_ensemble = int(self.config.restoration.get("self_ensemble", 1))
-        if self.self_ensemble not in TRANSFORM_COUNTS:
+        self.ensemble_transforms = int(self.config.restoration.get("self_ensemble", 1))
+        if self.ensemble_transforms not in TRANSFORM_COUNTS:
             raise ValueError(
                 f"restoration.self_ensemble must be one of {TRANSFORM_COUNTS} (transforms "
-                f"averaged at evaluation and prediction), got {self.self_ensemble}"
+                f"averaged at evaluation and prediction), got {self.ensemble_transforms}"
             )
         self.perceptual = PerceptualLoss.from_config(self.config.restoration)
         self.frozen_networks = (VGG,) if self.perceptual.enabled else ()
@@ -117,7 +117,7 @@ class RestorationMixin:
         mean over ``restoration.self_ensemble`` flips and transposes (1: the network alone)."""
         net = variables[self.restoring_network]
         apply = lambda x: self.restoring_module.apply(net, x, train=False)
-        return self_ensemble(apply, inputs, self.self_ensemble)
+        return self_ensemble(apply, inputs, self.ensemble_transforms)
 
     def eval_forward(self, variables: dict[str, Variables], batch: Batch) -> dict[str, jax.Array]:
         inputs, targets = data.pair(self.config.degradation, batch, jax.random.key(0), train=False)
