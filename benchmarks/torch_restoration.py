@@ -146,10 +146,15 @@ class DeblurGANGenerator(nn.Module):
         self.up2 = nn.ConvTranspose2d(2 * f, f, 3, stride=2, padding=1, output_padding=1)
         self.conv_out = nn.Conv2d(f, channels, 7, padding=3, padding_mode="reflect")
         self.norms = nn.ModuleList(_norm(norm, n * f) for n in (1, 2, 4, 2, 1))
-        for module in self.modules():  # N(0, 0.02) weights, zero biases, as the authors'
+        # N(0, 0.02) weights and zero biases, as the authors'; without norms He's init over
+        # the input channels times the kernel, as the Flax model's (a transposed conv's
+        # weight is [in, out, k, k], whose torch "fan_out" is in * k * k).
+        for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
                 if norm == "none":
-                    nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                    transposed = isinstance(module, nn.ConvTranspose2d)
+                    mode = "fan_out" if transposed else "fan_in"
+                    nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
                 else:
                     nn.init.normal_(module.weight, 0.0, 0.02)
                 nn.init.zeros_(module.bias)

@@ -116,7 +116,7 @@ def test_predict_can_average_flips_and_transposes_of_each_image(srresnet_run):
     ensembled = run.predict(image)["restored"]
     assert ensembled.shape == plain.shape == (1, 36, 28, 3)  # x4, the transposes mapped back
     assert not np.array_equal(ensembled, plain)
-    with pytest.raises(ValueError, match="has no 'segmentation'"):
+    with pytest.raises(ValueError, match="no section 'segmentation'"):
         inference.load_run(workdir, overrides={"segmentation.dice_weight": 1.0})
 
 

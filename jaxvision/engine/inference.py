@@ -81,6 +81,10 @@ class RestoredRun:
     input_shape: tuple[int, ...]
 
 
+class ConfigOverrideError(ValueError):
+    """A config override under a section the run's saved config does not have."""
+
+
 def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> RestoredRun:
     """The setup and latest train state of a ``python -m train`` workdir.
 
@@ -91,7 +95,8 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
 
     Raises:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
-      ValueError: an override under a key the saved config lacks (another task's).
+      ConfigOverrideError: an override under a section the saved config lacks (another
+        task's); the last key itself may be new (a key added since the run was saved).
     """
     paths = {
         name: os.path.join(workdir, name) for name in (loop.CONFIG_FILE, loop.DATASET_META_FILE)
@@ -105,9 +110,11 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:
-            if parent not in node:
-                raise ValueError(f"{key} does not apply to this run: its config has no {parent!r}")
-            node = node[parent]
+            node = node.get(parent) if isinstance(node, ml_collections.ConfigDict) else None
+            if not isinstance(node, ml_collections.ConfigDict):
+                raise ConfigOverrideError(
+                    f"{key} does not apply to this run: its config has no section {parent!r}"
+                )
         node[leaf] = value
     with open(paths[loop.DATASET_META_FILE]) as f:
         saved = json.load(f)
@@ -150,6 +157,9 @@ def load_run(
 
     Raises:
       FileNotFoundError: the workdir has no config, metadata or checkpoint.
+      ConfigOverrideError: an override under a section the saved config lacks.
+      ValueError: the config (with its overrides) does not build, e.g. an unknown
+        ``restoration.self_ensemble`` count.
 
     Example:
       >>> run = load_run("runs/demo")  # a `python -m train` workdir  # doctest: +SKIP

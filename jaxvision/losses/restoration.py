@@ -43,8 +43,9 @@ def pixel_loss(kind: str, pred: jax.Array, target: jax.Array) -> jax.Array:
 def frequency_loss(pred: jax.Array, target: jax.Array) -> jax.Array:
     """The L1 distance between the 2-D spectra of the prediction and the target.
 
-    MIMO-UNet's frequency reconstruction loss (Cho et al., 2021), which deblurring networks
-    add to a pixel loss: blur removes high frequencies, whose few pixels weigh little in a
+    After MIMO-UNet's frequency reconstruction loss (Cho et al., 2021; it weighs an
+    unnormalised spectrum by 0.1, so its weights do not carry over), which deblurring
+    networks add to a pixel loss: blur removes high frequencies, whose few pixels weigh little in a
     pixel loss but as much as any other frequency here. The spectrum is ``rfft2`` over
     height and width, orthonormal (so a white error has the same scale as in pixels), and
     the distance the mean of ``|re| + |im|`` of its difference.
@@ -58,7 +59,8 @@ def frequency_loss(pred: jax.Array, target: jax.Array) -> jax.Array:
 
     Example:
       >>> x = jnp.zeros((1, 4, 4, 1))
-      >>> float(frequency_loss(x, x.at[0, 0, 0, 0].set(4.0)))  # an impulse: every bin 1 + 0j
+      >>> # pred - target is -4 at one pixel: every orthonormal bin is -1 + 0j
+      >>> float(frequency_loss(x, x.at[0, 0, 0, 0].set(4.0)))
       1.0
     """
     d = pred.astype(jnp.float32) - target.astype(jnp.float32)  # [b, h, w, c]

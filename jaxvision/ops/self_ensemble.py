@@ -8,8 +8,9 @@ tenths of a dB for super-resolution) for 8x the inference.
 
 The transforms act on height and width only, so any network whose output is its input's
 grid scaled (restoration, super-resolution) works: the flips and the transpose commute with
-the scaling. The 4 transforms of one orientation go through the network as one batch (4x
-the batch), the transposed ones as a second (so a traced function runs the network twice).
+the scaling. The transforms of one orientation go through the network as one batch (up to
+4x the batch), the transposed ones (8 transforms only) as a second: a traced function runs
+the network once, or twice for 8.
 
 Example:
   >>> x = jnp.arange(6.0).reshape(1, 2, 3, 1)

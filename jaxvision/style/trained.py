@@ -124,8 +124,8 @@ def load(
         overrides["style.alpha"] = float(alpha)
     try:
         restored = inference.restore_run(workdir, overrides)
-    except KeyError as e:  # a config without a ``style`` sub-tree
-        raise ValueError(f"{workdir} is not a style-transfer run (no config key {e})") from e
+    except inference.ConfigOverrideError as e:  # a config without a ``style`` sub-tree
+        raise ValueError(f"{workdir} is not a style-transfer run ({e})") from e
     task = restored.setup.task
     if not isinstance(task, StyleTask):
         raise ValueError(f"{workdir} is a {type(task).__name__} run, not adain or fast_style")

@@ -113,8 +113,18 @@ class RestorationMixin:
         return total, metrics
 
     def restore(self, variables: dict[str, Variables], inputs: jax.Array) -> jax.Array:
-        """The restoring network on inputs [b, h, w, c] in [0, 1]: [b, s * h, s * w, c], the
-        mean over ``restoration.self_ensemble`` flips and transposes (1: the network alone)."""
+        """Restores images with the restoring network, as evaluation and ``predict`` do.
+
+        Args:
+          variables: network name -> variables; the restoring network's are used.
+          inputs: [b, h, w, c] degraded images in [0, 1] (h and w multiples of
+            ``restoration.size_multiple``).
+
+        Returns:
+          [b, s * h, s * w, c] float32 (s: the scale), the mean over
+          ``restoration.self_ensemble`` flips and transposes of the inputs (1: the network
+          alone).
+        """
         net = variables[self.restoring_network]
         apply = lambda x: self.restoring_module.apply(net, x, train=False)
         return self_ensemble(apply, inputs, self.ensemble_transforms)
@@ -142,7 +152,8 @@ class RestorationMixin:
 
 
 class RestorationTask(RestorationMixin, SingleNetworkTask):
-    """A network restoring degraded images, trained on pixel (and perceptual) losses."""
+    """A network restoring degraded images, trained on pixel (and frequency and perceptual)
+    losses."""
 
     def __init__(self, config, meta):
         super().__init__(config, meta)

@@ -168,3 +168,15 @@ def test_suite_run_times_train_and_inference_on_pairs():
     for mode in ("train", "inference"):
         assert records[mode]["images_per_s"] > 0
         assert len(records[mode]["step_times_s"]) == 2
+
+
+def test_without_norms_every_conv_starts_from_he_init_over_its_inputs():
+    # As the Flax model's he_normal on [kh, kw, cin, cout]: std sqrt(2 / (cin * k * k)), for the
+    # transposed convs too (torch's [in, out, k, k] weight).
+    model = tr.build_model("deblurgan_generator", features=16, num_blocks=1, norm="none")
+    for name in ("conv_in", "down2", "up1", "up2"):
+        module = getattr(model, name)
+        w = module.weight.detach()
+        cin = w.shape[0] if isinstance(module, torch.nn.ConvTranspose2d) else w.shape[1]
+        want = math.sqrt(2.0 / (cin * w.shape[2] * w.shape[3]))
+        assert float(w.std()) == pytest.approx(want, rel=0.1), name

@@ -38,6 +38,19 @@ def test_frequency_loss_matches_numpy_spectra():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_without_a_weight_the_task_has_no_frequency_loss():
+    from jaxvision.data.sources import DatasetMeta
+    from jaxvision.engine import build
+    from jaxvision.engine import mesh as mesh_lib
+
+    config = runs.named_config("deblur_small", {})
+    task = build.build(config, DatasetMeta("synthetic", (), 2), mesh_lib.make_mesh()).task
+    pred, target = (jnp.asarray(a) for a in _pair(3))
+    total, metrics = task.content(pred, target, None)
+    assert set(metrics) == {"pixel_loss"}
+    assert float(total) == float(losses.pixel_loss("l1", pred, target))
+
+
 def test_the_task_adds_the_weighted_frequency_loss():
     from jaxvision.data.sources import DatasetMeta
     from jaxvision.engine import build

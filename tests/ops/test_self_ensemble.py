@@ -13,8 +13,8 @@ from jaxvision.ops.self_ensemble import TRANSFORM_COUNTS, self_ensemble
 
 
 def _anisotropic_np(y: np.ndarray) -> np.ndarray:
-    """Nearest 2x upsampling, then a running sum along the width: no flip or transpose
-    commutes with it."""
+    """Nearest 2x upsampling, then running sums along the width and (squared) the height:
+    no flip or transpose commutes with it."""
     up = y.repeat(2, axis=1).repeat(2, axis=2)
     return up + 0.1 * np.cumsum(up, axis=2) + 0.01 * np.cumsum(up, axis=1) ** 2
 
@@ -58,6 +58,12 @@ def test_matches_an_explicit_loop_over_the_group(transforms):
 def test_an_equivariant_function_is_unchanged():
     x = jnp.asarray(np.random.default_rng(1).uniform(size=(1, 4, 6, 3)), jnp.float32)
     np.testing.assert_allclose(self_ensemble(jnp.sqrt, x), jnp.sqrt(x), rtol=1e-6)
+
+
+def test_the_mean_is_float32_whatever_the_network_returns():
+    x = jnp.ones((1, 2, 4, 1), jnp.bfloat16)
+    out = self_ensemble(lambda y: (y * 3).astype(jnp.bfloat16), x, 8)
+    assert out.dtype == jnp.float32 and float(out[0, 0, 0, 0]) == 3.0
 
 
 def test_the_network_runs_once_per_orientation():
