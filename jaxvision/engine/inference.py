@@ -110,7 +110,7 @@ def restore_run(workdir: str, overrides: dict[str, Any] | None = None) -> Restor
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:
-            node = node.get(parent) if isinstance(node, ml_collections.ConfigDict) else None
+            node = node.get(parent)  # node is a ConfigDict: the config, or checked below
             if not isinstance(node, ml_collections.ConfigDict):
                 raise ConfigOverrideError(
                     f"{key} does not apply to this run: its config has no section {parent!r}"

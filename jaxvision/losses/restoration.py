@@ -45,8 +45,8 @@ def frequency_loss(pred: jax.Array, target: jax.Array) -> jax.Array:
 
     After MIMO-UNet's frequency reconstruction loss (Cho et al., 2021; it weighs an
     unnormalised spectrum by 0.1, so its weights do not carry over), which deblurring
-    networks add to a pixel loss: blur removes high frequencies, whose few pixels weigh little in a
-    pixel loss but as much as any other frequency here. The spectrum is ``rfft2`` over
+    networks add to a pixel loss: blur removes high frequencies, whose few pixels weigh
+    little in a pixel loss but as much as any other frequency here. The spectrum is ``rfft2`` over
     height and width, orthonormal (so a white error has the same scale as in pixels), and
     the distance the mean of ``|re| + |im|`` of its difference.
 

@@ -86,8 +86,7 @@ def self_ensemble(
         )
     if transforms == 1:
         return fn(x).astype(jnp.float32)
-    flips = _FLIPS[:transforms] if transforms < 8 else _FLIPS
-    outs = _orientation(fn, x, flips, transposed=False)
+    outs = _orientation(fn, x, _FLIPS[:transforms], transposed=False)  # all 4 for 8
     if transforms == 8:
         outs += _orientation(fn, x, _FLIPS, transposed=True)
     return jnp.mean(jnp.stack([o.astype(jnp.float32) for o in outs]), axis=0)
