@@ -1,8 +1,8 @@
 """End to end: the demo config trains on the built-in dataset to a stated accuracy.
 
-The demo config at a third of its length (200 steps of 128 images, about a minute on 2 CPU
-cores) must reach ``MIN_ACCURACY`` top-1 on the whole held-out test split (2,000 images never
-seen in training). The full demo (``make demo``) trains 600 steps of 128 and is held to 95% by
+The demo config at a third of its length (200 steps of 128 images) must reach
+``MIN_ACCURACY`` top-1 on the whole held-out test split (2,000 images never seen in
+training). The full demo (``make demo``) trains 600 steps of 128 and is held to 95% by
 README/RESULTS.
 """
 
@@ -14,10 +14,8 @@ from tests.engine import runs
 
 pytestmark = pytest.mark.slow
 
-# Far above chance (1/8), with room for the seed and the CPU: seeds 0, 1 and 2 give 0.746,
-# 0.737 and 0.728 after 200 steps on an AMD EPYC, the last loss 0.33, 0.33 and 0.32 of the
-# first (at 150 steps: 0.546-0.605, and 0.50 of the first loss, too near both bars).
-# The demo's 99.5% is a quality run (RESULTS.md).
+# Far above chance (1/8), with room for the seed and the CPU (the final loss lands near a
+# third of the first); the demo's 99.5% is a quality run (RESULTS.md).
 STEPS = 200
 MIN_ACCURACY = 0.6
 
