@@ -94,3 +94,10 @@ def facenet_wheel(request, tmp_path_factory) -> str:
         shutil.copyfile(downloaded, partial)
         os.replace(partial, wheel)
     return str(wheel)
+
+
+def pytest_collection_modifyitems(items):
+    """The end-to-end (``slow``) tests first, in their order, then the rest: under
+    pytest-xdist the workers then finish together on short tests, instead of one idling
+    while the other runs a long test it was handed last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

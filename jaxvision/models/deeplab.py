@@ -152,8 +152,9 @@ class DeepLabV3Plus(nn.Module):
       >>> model = DeepLabV3Plus(num_classes=3, backbone="resnet_tiny", aspp_features=16,
       ...                       low_level_features=8, decoder_features=16)
       >>> images = jnp.zeros((2, 64, 48, 3))
-      >>> variables = model.init(jax.random.key(0), images, train=False)
-      >>> model.apply(variables, images, train=False).shape
+      >>> variables = jax.jit(model.init, static_argnames="train")(
+      ...     jax.random.key(0), images, train=False)
+      >>> jax.jit(model.apply, static_argnames="train")(variables, images, train=False).shape
       (2, 64, 48, 3)
     """
 

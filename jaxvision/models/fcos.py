@@ -15,7 +15,8 @@ Example:
   >>> backbone = ResNetTiny(num_classes=1, features_only=True)
   >>> model = FCOS(backbone=backbone, num_classes=80)
   >>> x = jnp.zeros((1, 128, 128, 3))
-  >>> out = model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
+  >>> variables = jax.jit(model.init, static_argnames="train")(jax.random.key(0), x, train=False)
+  >>> out = jax.jit(model.apply, static_argnames="train")(variables, x, train=False)
   >>> out["logits"].shape, out["box"].shape, out["quality"].shape  # 16² + 8² + 4² points
   ((1, 336, 80), (1, 336, 4), (1, 336))
 """

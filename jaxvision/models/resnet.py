@@ -236,8 +236,10 @@ class ResNet(nn.Module):
     Example:
       >>> model = ResNet50(num_classes=1000, dtype=jnp.bfloat16)
       >>> images = jnp.zeros((2, 64, 64, 3))  # any size; ImageNet: 224 px
-      >>> variables = model.init(jax.random.key(0), images, train=False)
-      >>> logits, updates = model.apply(variables, images, mutable=["batch_stats"])
+      >>> variables = jax.jit(model.init, static_argnames="train")(
+      ...     jax.random.key(0), images, train=False)
+      >>> apply = jax.jit(model.apply, static_argnames="mutable")
+      >>> logits, updates = apply(variables, images, mutable="batch_stats")
       >>> logits.shape, logits.dtype
       ((2, 1000), dtype('float32'))
     """

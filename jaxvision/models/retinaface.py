@@ -17,7 +17,8 @@ Example:
   >>> backbone = ResNetTiny(num_classes=1, features_only=True, num_filters=8)
   >>> model = RetinaFace(backbone=backbone, num_anchors=2, fpn_features=16, head_convs=1)
   >>> x = jnp.zeros((1, 64, 64, 3))
-  >>> out = model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
+  >>> variables = jax.jit(model.init, static_argnames="train")(jax.random.key(0), x, train=False)
+  >>> out = jax.jit(model.apply, static_argnames="train")(variables, x, train=False)
   >>> [out[k].shape for k in ("logits", "deltas", "landmarks")]  # 2 * (8² + 4² + 2²)
   [(1, 168, 1), (1, 168, 4), (1, 168, 5, 2)]
 """

@@ -9,8 +9,9 @@ Example:
   >>> from jaxvision.models.resnet import ResNetTiny  # ResNet50 in the paper
   >>> backbone = ResNetTiny(num_classes=1, features_only=True)
   >>> model = RetinaNet(backbone=backbone, num_classes=80, num_anchors=9)
-  >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 128, 128, 3)), train=False)
-  >>> out = model.apply(variables, jnp.zeros((1, 128, 128, 3)), train=False)
+  >>> x = jnp.zeros((1, 128, 128, 3))
+  >>> variables = jax.jit(model.init, static_argnames="train")(jax.random.key(0), x, train=False)
+  >>> out = jax.jit(model.apply, static_argnames="train")(variables, x, train=False)
   >>> out["logits"].shape, out["deltas"].shape  # 9 * (16² + 8² + 4² + 2² + 1²) anchors
   ((1, 3069, 80), (1, 3069, 4))
 """

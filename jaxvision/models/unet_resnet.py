@@ -69,8 +69,9 @@ class ResNetUNet(nn.Module):
       >>> model = ResNetUNet(num_classes=3, backbone="resnet_tiny",
       ...                    backbone_kwargs={"num_filters": 8}, decoder_features=(16, 8, 8, 4, 4))
       >>> images = jnp.zeros((1, 30, 45, 3))
-      >>> variables = model.init(jax.random.key(0), images, train=False)
-      >>> model.apply(variables, images, train=False).shape
+      >>> variables = jax.jit(model.init, static_argnames="train")(
+      ...     jax.random.key(0), images, train=False)
+      >>> jax.jit(model.apply, static_argnames="train")(variables, images, train=False).shape
       (1, 30, 45, 3)
     """
 

@@ -147,7 +147,7 @@ class ViT(nn.Module):
       head_zeroinit: start the head at zero (big_vision's default for training from scratch).
 
     Example:
-      >>> model = ViT_B16(num_classes=1000)
+      >>> model = ViT_Ti16(num_classes=1000)  # ViT_B16: the ImageNet config's
       >>> images = jnp.zeros((1, 224, 224, 3))
       >>> variables = model.init(jax.random.key(0), images, train=False)
       >>> logits = model.apply(variables, images, train=True,

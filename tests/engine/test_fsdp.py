@@ -1,6 +1,7 @@
 """FSDP-style sharding of the train state over ``data``: the rule, and a step on 4 CPU devices.
 
-A whole FSDP run against the replicated one is in tests/engine/test_distributed.py."""
+A whole FSDP run over two processes, against the one-device run, is in
+tests/engine/test_distributed.py."""
 
 from __future__ import annotations
 
@@ -87,9 +88,10 @@ def layout(tree):
 
 shardings = sharding.shardings_of(state)
 train_step = steps.compile_train_step(setup.task, mesh, state_sharding=shardings)
-hlo = train_step.lower(state, batch, jax.random.key(1)).compile().as_text()
+compiled = train_step.lower(state, batch, jax.random.key(1)).compile()  # compiled once
+hlo = compiled.as_text()
 collectives = {op: hlo.count(f" {op}(") for op in ("all-reduce", "reduce-scatter", "all-gather")}
-state, metrics = train_step(state, batch, jax.random.key(1))
+state, metrics = compiled(state, batch, jax.random.key(1))
 after_step = layout(state)
 eval_step = steps.compile_eval_step(setup.task, setup.evaluators, mesh)
 sums = eval_step(sharding.replicate(state.eval_variables(), mesh),
