@@ -227,8 +227,7 @@ def test_mfu_arithmetic_and_peak_table():
 def test_smoke_run_covers_every_task(tmp_path, monkeypatch):
     """The cheap entries in `--smoke` mode, on the CPU, with a fake peak for the MFU path."""
     # The children (which inherit the environment) compile without XLA's optimization
-    # passes: the run checks that every entry builds, compiles and steps, not its speed, and
-    # the passes take a quarter of its time.
+    # passes: the run checks that every entry builds, compiles and steps, not its speed.
     monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
     out = tmp_path / "suite.json"
     start = time.perf_counter()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.engine import runs
+from tests.ops.test_self_ensemble import dihedral_mean
 
 # A tiny generator that does not start as the identity, so that transforms change its output.
 TINY = {
@@ -40,14 +41,7 @@ def _by_hand(task, variables, x):
     """The mean over the 8 dihedral transforms of ``x``, each output mapped back."""
     net = variables[task.restoring_network]
     apply = jax.jit(lambda y: task.restoring_module.apply(net, y, train=False))
-    outs = []
-    for transposed in (False, True):
-        for k in range(4):
-            axes = [a for a, on in ((1, k & 2), (2, k & 1)) if on]
-            y = jnp.flip(jnp.swapaxes(x, 1, 2) if transposed else x, axes)
-            out = jnp.flip(apply(y), axes)
-            outs.append(jnp.swapaxes(out, 1, 2) if transposed else out)
-    return jnp.mean(jnp.stack(outs), 0)
+    return dihedral_mean(apply, x)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
